@@ -1,0 +1,1 @@
+"""Pure pandas/numpy analysis of stored laps: flag periods, stints, pit stops, running order."""

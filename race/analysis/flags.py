@@ -1,0 +1,125 @@
+"""Neutralisation periods rebuilt from every car's line crossings (DATA.md §2, ML.md §1).
+
+A lap's own FLAG_AT_FL is the state at the line only. Periods are rebuilt across all cars:
+crossings sorted by ELAPSED; a period starts midway between the last green crossing and the
+first non-green one and ends midway between the last non-green crossing and the next green
+one. GF and FF count as green. Files without a flag column (WEC ≤ 2019) get periods inferred
+from the field's lap-time ratio to reference pace (> 1.07), marked ``inferred``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from race.schema import GREEN_FLAGS
+
+GREEN = "GF"
+INFERRED_RATIO_THRESHOLD = 1.07
+
+
+def periods_from_states(elapsed_s: np.ndarray, states: np.ndarray, *,
+                        inferred: bool = False) -> pd.DataFrame:
+    """Turn a time-sorted sequence of crossing states into flag periods.
+
+    Args:
+        elapsed_s: crossing times (s), sorted ascending.
+        states: flag code per crossing, ``GF`` for green (FF already mapped to GF).
+        inferred: mark the periods as inferred (no flag column in the source).
+
+    Returns:
+        DataFrame ``period_number, flag, start_s, end_s, inferred``; consecutive crossings
+        with the same non-green code form one period, bounded at midpoints.
+    """
+    columns = ["period_number", "flag", "start_s", "end_s", "inferred"]
+    n = len(states)
+    if n == 0:
+        return pd.DataFrame(columns=columns)
+    change = np.flatnonzero(states[1:] != states[:-1]) + 1
+    run_start = np.concatenate([[0], change])
+    run_end = np.concatenate([change, [n]]) - 1  # index of the last crossing of each run
+    run_state = states[run_start]
+    keep = run_state != GREEN
+    first, last = run_start[keep], run_end[keep]
+    before = np.where(first > 0, elapsed_s[np.maximum(first - 1, 0)], 0.0)
+    start = np.where(first > 0, (before + elapsed_s[first]) / 2.0, 0.0)
+    after_idx = np.minimum(last + 1, n - 1)
+    end = np.where(last + 1 < n, (elapsed_s[last] + elapsed_s[after_idx]) / 2.0,
+                   elapsed_s[last])
+    return pd.DataFrame({
+        "period_number": np.arange(1, int(keep.sum()) + 1, dtype=np.int64),
+        "flag": run_state[keep].astype(object),
+        "start_s": start.astype(float),
+        "end_s": end.astype(float),
+        "inferred": np.full(int(keep.sum()), inferred),
+    })
+
+
+def rebuild_flag_periods(laps: pd.DataFrame) -> pd.DataFrame:
+    """Rebuild neutralisation periods from all crossings of a race.
+
+    Args:
+        laps: lap rows with ``elapsed_s`` and ``flag`` (None = unknown). When every flag is
+            unknown, periods are inferred from ``lap_time_s``/``class``/``in_lap``/``out_lap``.
+    """
+    known = laps["flag"].notna().to_numpy()
+    if not known.any():
+        return infer_flag_periods(laps)
+    elapsed = laps["elapsed_s"].to_numpy()[known]
+    flags = laps["flag"].to_numpy()[known].astype(object)
+    order = np.argsort(elapsed, kind="stable")
+    states = np.where(np.isin(flags[order], GREEN_FLAGS), GREEN, flags[order])
+    return periods_from_states(elapsed[order], states.astype(object))
+
+
+def infer_flag_periods(laps: pd.DataFrame) -> pd.DataFrame:
+    """Infer neutralisations where the field-median lap ratio to class pace exceeds 1.07.
+
+    The ratio of each lap to its class's median racing lap is smoothed with a running median
+    over about a third of the field's crossings, so one slow car (an incident) does not make
+    a period but the whole field slowing (safety car, FCY) does.
+    """
+    racing = (laps["lap_number"] > 1) & ~laps["in_lap"] & ~laps["out_lap"]
+    reference = laps.loc[racing].groupby("class")["lap_time_s"].median()
+    ratio = laps["lap_time_s"] / laps["class"].map(reference)
+    frame = pd.DataFrame({"elapsed_s": laps["elapsed_s"], "ratio": ratio.where(racing)})
+    frame = frame.sort_values("elapsed_s", kind="stable")
+    window = max(5, laps["number"].nunique() // 3)
+    smooth = frame["ratio"].rolling(window, center=True, min_periods=3).median()
+    states = np.where(smooth.to_numpy() > INFERRED_RATIO_THRESHOLD, "FCY", GREEN)
+    return periods_from_states(frame["elapsed_s"].to_numpy(), states.astype(object),
+                               inferred=True)
+
+
+def flag_at(periods: pd.DataFrame, t_s: float) -> str | None:
+    """The period flag in force at race time ``t_s``; None when no period covers it."""
+    if periods.empty:
+        return None
+    hit = periods[(periods["start_s"] <= t_s) & (periods["end_s"] > t_s)]
+    return None if hit.empty else str(hit["flag"].iloc[0])
+
+
+def overlaps_periods(start_s: np.ndarray, end_s: np.ndarray,
+                     periods: pd.DataFrame) -> np.ndarray:
+    """True where the interval [start_s, end_s] overlaps any (sorted, disjoint) period."""
+    if periods.empty:
+        return np.zeros(len(start_s), dtype=bool)
+    p_start = periods["start_s"].to_numpy()
+    p_end = periods["end_s"].to_numpy()
+    idx = np.searchsorted(p_end, start_s, side="right")  # first period ending after start
+    inside = idx < len(p_end)
+    out = np.zeros(len(start_s), dtype=bool)
+    out[inside] = p_start[idx[inside]] < end_s[inside]
+    return out
+
+
+def follows_period(start_s: np.ndarray, periods: pd.DataFrame, window_s: float) -> np.ndarray:
+    """True where a lap starts within ``window_s`` after the end of a period (restart lap)."""
+    if periods.empty or not np.isfinite(window_s):
+        return np.zeros(len(start_s), dtype=bool)
+    p_end = periods["end_s"].to_numpy()
+    idx = np.searchsorted(p_end, start_s, side="right") - 1  # last period ended by start
+    ok = idx >= 0
+    out = np.zeros(len(start_s), dtype=bool)
+    out[ok] = start_s[ok] - p_end[idx[ok]] <= window_s
+    return out

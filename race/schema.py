@@ -1,0 +1,153 @@
+"""Every stored table's columns and DuckDB types, declared once.
+
+Parsers cast to these declarations, ``store`` builds its DDL from them and tests check frames
+against them. Units are in the names: ``_s`` seconds, ``_kph`` km/h, ``_f`` °F.
+Flag codes (``flag``): GF green, FCY full-course yellow, SF safety car, RF red, FF chequered;
+NULL when the source file has no flag column (WEC ≤ 2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FLAG_CODES = ("GF", "FCY", "SF", "RF", "FF")
+GREEN_FLAGS = ("GF", "FF")
+SERIES = ("WEC", "IMSA")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A stored table: ordered (column, DuckDB type) pairs and its primary key columns."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def ddl(self) -> str:
+        cols = ", ".join(f'"{c}" {t}' for c, t in self.columns)
+        pk = f", PRIMARY KEY ({', '.join(self.key)})" if self.key else ""
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}{pk})"
+
+
+RACES = Table("races", (
+    ("race_id", "VARCHAR"), ("series", "VARCHAR"), ("season", "INTEGER"), ("event", "VARCHAR"),
+    ("session", "VARCHAR"), ("track", "VARCHAR"), ("start_date", "DATE"),
+    ("start_time_of_day_s", "DOUBLE"), ("duration_s", "DOUBLE"), ("source", "VARCHAR"),
+    ("source_path", "VARCHAR"), ("source_sha256", "VARCHAR"), ("has_flags", "BOOLEAN"),
+    ("laps", "INTEGER"), ("cars", "INTEGER"), ("classes", "VARCHAR"),
+    ("imported_at", "TIMESTAMP"),
+), ("race_id",))
+
+CARS = Table("cars", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("class", "VARCHAR"), ("team", "VARCHAR"),
+    ("manufacturer", "VARCHAR"), ("vehicle", "VARCHAR"), ("group_code", "VARCHAR"),
+    ("laps", "INTEGER"), ("pit_lane_start", "BOOLEAN"),
+), ("race_id", "number"))
+
+DRIVERS = Table("drivers", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("driver_number", "INTEGER"),
+    ("driver_name", "VARCHAR"), ("licence", "VARCHAR"), ("country", "VARCHAR"),
+), ("race_id", "number", "driver_number"))
+
+# Source columns of the lap file (variants A/B/C, DATA.md §1), then derived columns.
+LAP_SOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (source header, stored column, DuckDB type)
+    ("NUMBER", "number", "VARCHAR"),
+    ("DRIVER_NUMBER", "driver_number", "INTEGER"),
+    ("LAP_NUMBER", "lap_number", "INTEGER"),
+    ("LAP_TIME", "lap_time_s", "DOUBLE"),
+    ("LAP_IMPROVEMENT", "lap_improvement", "SMALLINT"),
+    ("CROSSING_FINISH_LINE_IN_PIT", "crossing_in_pit", "BOOLEAN"),
+    ("S1", "s1_s", "DOUBLE"),
+    ("S1_IMPROVEMENT", "s1_improvement", "SMALLINT"),
+    ("S2", "s2_s", "DOUBLE"),
+    ("S2_IMPROVEMENT", "s2_improvement", "SMALLINT"),
+    ("S3", "s3_s", "DOUBLE"),
+    ("S3_IMPROVEMENT", "s3_improvement", "SMALLINT"),
+    ("KPH", "speed_kph", "DOUBLE"),
+    ("ELAPSED", "elapsed_s", "DOUBLE"),
+    ("HOUR", "hour_of_day_s", "DOUBLE"),
+    ("S1_LARGE", "s1_large_s", "DOUBLE"),
+    ("S2_LARGE", "s2_large_s", "DOUBLE"),
+    ("S3_LARGE", "s3_large_s", "DOUBLE"),
+    ("TOP_SPEED", "top_speed_kph", "DOUBLE"),
+    ("DRIVER_NAME", "driver_name", "VARCHAR"),
+    ("PIT_TIME", "pit_time_s", "DOUBLE"),
+    ("CLASS", "class", "VARCHAR"),
+    ("GROUP", "group_code", "VARCHAR"),
+    ("TEAM", "team", "VARCHAR"),
+    ("MANUFACTURER", "manufacturer", "VARCHAR"),
+    ("FLAG_AT_FL", "flag", "VARCHAR"),
+    ("S1_SECONDS", "s1_seconds_s", "DOUBLE"),
+    ("S2_SECONDS", "s2_seconds_s", "DOUBLE"),
+    ("S3_SECONDS", "s3_seconds_s", "DOUBLE"),
+)
+REQUIRED_LAP_HEADERS = tuple(h for h, _, _ in LAP_SOURCE_COLUMNS[:25])
+OPTIONAL_LAP_HEADERS = tuple(h for h, _, _ in LAP_SOURCE_COLUMNS[25:])
+TIME_COLUMNS = tuple(c for h, c, t in LAP_SOURCE_COLUMNS
+                     if t == "DOUBLE" and c.endswith("_s"))
+
+LAP_DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("start_s", "DOUBLE"),          # ELAPSED - LAP_TIME: race time when the lap began
+    ("in_lap", "BOOLEAN"),          # crossed the line in the pit lane (B)
+    ("out_lap", "BOOLEAN"),         # carries PIT_TIME, or follows an in-lap
+    ("stint_number", "INTEGER"),    # 1 + PIT_TIME rows so far (a pit-lane start is not a stop)
+    ("lap_in_stint", "INTEGER"),
+    ("neutralised", "BOOLEAN"),     # [start_s, elapsed_s] overlaps a rebuilt flag period
+    ("restart_lap", "BOOLEAN"),     # starts within one median lap after a period ends
+    ("clean", "BOOLEAN"),           # ML.md §1 definition
+)
+
+LAPS = Table("laps", (("race_id", "VARCHAR"),)
+             + tuple((c, t) for _, c, t in LAP_SOURCE_COLUMNS) + LAP_DERIVED_COLUMNS,
+             ("race_id", "number", "lap_number"))
+
+PIT_STOPS = Table("pit_stops", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("stop_number", "INTEGER"),
+    ("in_lap", "INTEGER"), ("out_lap", "INTEGER"), ("pit_in_elapsed_s", "DOUBLE"),
+    ("pit_time_s", "DOUBLE"), ("driver_in", "VARCHAR"), ("driver_out", "VARCHAR"),
+    ("driver_change", "BOOLEAN"), ("neutralised", "BOOLEAN"), ("class", "VARCHAR"),
+), ("race_id", "number", "stop_number"))
+
+STINTS = Table("stints", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("stint_number", "INTEGER"),
+    ("class", "VARCHAR"), ("driver_number", "INTEGER"), ("driver_name", "VARCHAR"),
+    ("first_lap", "INTEGER"), ("last_lap", "INTEGER"), ("start_s", "DOUBLE"),
+    ("end_s", "DOUBLE"), ("laps", "INTEGER"), ("clean_laps", "INTEGER"),
+    ("neutralised_laps", "INTEGER"), ("best_clean_lap_s", "DOUBLE"),
+    ("mean_clean_lap_s", "DOUBLE"), ("drive_time_s", "DOUBLE"), ("ended_in_pit", "BOOLEAN"),
+), ("race_id", "number", "stint_number"))
+
+FLAG_PERIODS = Table("flag_periods", (
+    ("race_id", "VARCHAR"), ("period_number", "INTEGER"), ("flag", "VARCHAR"),
+    ("start_s", "DOUBLE"), ("end_s", "DOUBLE"), ("inferred", "BOOLEAN"),
+), ("race_id", "period_number"))
+
+CLASSIFICATION = Table("classification", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("position", "INTEGER"),
+    ("class_position", "INTEGER"), ("status", "VARCHAR"), ("laps", "INTEGER"),
+    ("total_time_s", "DOUBLE"), ("gap_first", "VARCHAR"), ("gap_previous", "VARCHAR"),
+    ("fastest_lap_number", "INTEGER"), ("fastest_lap_s", "DOUBLE"), ("team", "VARCHAR"),
+    ("class", "VARCHAR"), ("vehicle", "VARCHAR"), ("tyres", "VARCHAR"),
+), ("race_id", "number"))
+
+WEATHER = Table("weather", (
+    ("race_id", "VARCHAR"), ("time_utc", "TIMESTAMP"), ("air_temp_f", "DOUBLE"),
+    ("track_temp_f", "DOUBLE"), ("humidity_pct", "DOUBLE"), ("pressure_inhg", "DOUBLE"),
+    ("wind_speed_mph", "DOUBLE"), ("wind_direction_deg", "DOUBLE"),
+), ("race_id", "time_utc"))
+
+INGEST_LOG = Table("ingest_log", (
+    ("ingest_id", "BIGINT"), ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
+    ("kind", "VARCHAR"), ("source", "VARCHAR"), ("race_id", "VARCHAR"), ("status", "VARCHAR"),
+    ("rows", "INTEGER"), ("message", "VARCHAR"),
+), ("ingest_id",))
+
+# Tables whose rows belong to one race and are replaced as a whole by an import.
+RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
+               WEATHER)
+ALL_TABLES = RACE_TABLES + (INGEST_LOG,)

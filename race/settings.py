@@ -1,0 +1,37 @@
+"""Settings in one frozen dataclass: environment first, defaults that work on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "data" / "race.duckdb"
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The database path: ``explicit`` (``--db``) when given, else ``$RACE_DB``, else
+    ``data/race.duckdb`` in the project."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("RACE_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings of the app and the command line."""
+
+    db_path: Path
+    background_video: Path
+    models_dir: Path
+
+    @classmethod
+    def from_env(cls, db: str | None = None) -> Settings:
+        return cls(
+            db_path=resolve_db_path(db),
+            background_video=Path(os.environ.get(
+                "RACE_BACKGROUND_VIDEO", PROJECT_ROOT / "data" / "background.mp4")),
+            models_dir=Path(os.environ.get("RACE_MODELS_DIR", PROJECT_ROOT / "models")),
+        )

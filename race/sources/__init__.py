@@ -1,0 +1,1 @@
+"""Data sources: pure parsers (text or bytes in, DataFrame out) and the one fetching module."""

@@ -1,0 +1,142 @@
+"""Parser for the official lap file: WEC "Analysis" and IMSA "Time Cards" (DATA.md §1).
+
+Handles the three variants (A: WEC ≤ 2019, 25 columns; B: WEC 2024+, + FLAG_AT_FL and
+S*_SECONDS; C: IMSA, + FLAG_AT_FL), ``;`` or ``,``, BOM or not, CRLF or LF, quoted fields.
+Pure: bytes in, DataFrame out. Errors name the file, line and column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from race.errors import ParseError, ValidationError
+from race.schema import FLAG_CODES, LAP_SOURCE_COLUMNS, REQUIRED_LAP_HEADERS
+from race.sources.csvtext import read_text_table
+from race.timefmt import TimeFormatError, parse_times_ms
+
+_INT_PATTERN = r"^\s*\d+\s*$"
+_FLOAT_PATTERN = r"^\s*\d+(\.\d+)?\s*$"
+
+
+def _fail(source: str, lines: np.ndarray, positions: np.ndarray, field: str,
+          value: object, expected: str) -> ParseError:
+    return ParseError(f"{value!r} is not {expected}", source=source,
+                      line=int(lines[positions[0]]), field=field)
+
+
+def _column_as(table: pa.Table, header: str, kind: str, source: str,
+               lines: np.ndarray) -> np.ndarray | pa.Array:
+    text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
+    empty = pc.equal(text, "")
+    if kind == "time":
+        try:
+            return parse_times_ms(text) / 1000.0
+        except TimeFormatError as exc:
+            raise _fail(source, lines, exc.positions, header, exc.values[0],
+                        "a time (SS.mmm, M:SS.mmm or H:MM:SS.mmm)") from None
+    if kind in ("int", "float"):
+        ok = pc.or_(empty, pc.match_substring_regex(
+            text, _INT_PATTERN if kind == "int" else _FLOAT_PATTERN))
+        if not pc.all(ok).as_py():
+            pos = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+            raise _fail(source, lines, pos, header, text[int(pos[0])].as_py(),
+                        "a whole number" if kind == "int" else "a number")
+        nulled = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+        return pc.cast(nulled, pa.float64()).to_numpy(zero_copy_only=False)
+    return text  # text
+
+
+def parse_lap_file(data: bytes, source: str = "<laps>") -> pd.DataFrame:
+    """Parse an official lap file into one row per car per lap.
+
+    Args:
+        data: the file's bytes.
+        source: file name for error messages.
+
+    Returns:
+        DataFrame with the stored lap columns of ``race.schema.LAPS`` (source part: times in
+        seconds, ``crossing_in_pit`` True for ``B``, ``flag`` None when unknown) plus
+        ``source_line``, the 1-based line of each row in the file.
+
+    Raises:
+        ParseError: unreadable file, missing columns or a malformed value (line and column).
+        ValidationError: the rows break an invariant of the format (see ``validate_laps``).
+    """
+    table, lines = read_text_table(data, source)
+    missing = [h for h in REQUIRED_LAP_HEADERS if h not in table.column_names]
+    if missing:
+        raise ParseError(f"missing column(s) {', '.join(missing)}: not an official lap file "
+                         "(Analysis / Time Cards)", source=source, line=1)
+    if table.num_rows == 0:
+        raise ParseError("the file has a header but no laps", source=source, line=2)
+    out: dict[str, object] = {}
+    for header, column, dtype in LAP_SOURCE_COLUMNS:
+        if header not in table.column_names:
+            out[column] = np.full(table.num_rows, np.nan) if dtype == "DOUBLE" else None
+            continue
+        if column == "crossing_in_pit":
+            text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
+            ok = pc.is_in(text, pa.array(["", "B"]))
+            if not pc.all(ok).as_py():
+                pos = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+                raise _fail(source, lines, pos, header, text[int(pos[0])].as_py(),
+                            "'B' or empty")
+            out[column] = pc.equal(text, "B").to_numpy(zero_copy_only=False)
+        elif dtype == "DOUBLE":
+            kind = "time" if column.endswith("_s") else "float"
+            out[column] = _column_as(table, header, kind, source, lines)
+        elif dtype in ("INTEGER", "SMALLINT"):
+            out[column] = _column_as(table, header, "int", source, lines)
+        else:
+            out[column] = _column_as(table, header, "text", source, lines)
+    frame = pd.DataFrame({k: (v.to_pandas() if isinstance(v, pa.Array) else v)
+                          for k, v in out.items()})
+    for column in ("number", "driver_name", "class", "team", "manufacturer", "group_code",
+                   "flag"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        frame.loc[frame[column] == "", column] = None
+    frame["source_line"] = lines
+    validate_laps(frame, source)
+    for column in ("driver_number", "lap_number"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("lap_improvement", "s1_improvement", "s2_improvement", "s3_improvement"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    return frame
+
+
+def validate_laps(frame: pd.DataFrame, source: str) -> None:
+    """Check the invariants every real lap file satisfies; raise on the first broken one.
+
+    Raises:
+        ValidationError: naming the line and column of the first offending row.
+    """
+    def first(mask: pd.Series | np.ndarray, field: str, message: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise ValidationError(message.format(row=frame.iloc[i]), source=source,
+                                  line=int(frame["source_line"].iloc[i]), field=field)
+
+    first(frame["number"].isna(), "NUMBER", "car number is empty")
+    first(frame["lap_number"].isna(), "LAP_NUMBER", "lap number is empty")
+    first(frame["lap_number"] < 1, "LAP_NUMBER", "lap number {row.lap_number:.0f} < 1")
+    first(frame["driver_number"].isna(), "DRIVER_NUMBER", "driver number is empty")
+    first(frame["elapsed_s"].isna(), "ELAPSED", "ELAPSED is empty")
+    first(frame["class"].isna(), "CLASS", "CLASS is empty")
+    flags = frame["flag"]
+    first(flags.notna() & ~flags.isin(FLAG_CODES), "FLAG_AT_FL",
+          "unknown flag {row.flag!r} (expected one of " + ", ".join(FLAG_CODES) + ")")
+    dup = frame.duplicated(["number", "lap_number"], keep="first")
+    first(dup, "LAP_NUMBER", "car {row.number} lap {row.lap_number:.0f} appears twice")
+    # Rows come sorted by car then lap; within a car laps count up by one and ELAPSED grows.
+    same_car = frame["number"].eq(frame["number"].shift())
+    lap_step = frame["lap_number"].diff()
+    first(same_car & (lap_step != 1), "LAP_NUMBER",
+          "car {row.number}: lap {row.lap_number:.0f} does not follow the previous row's lap")
+    first(same_car & (frame["elapsed_s"].diff() <= 0), "ELAPSED",
+          "car {row.number} lap {row.lap_number:.0f}: ELAPSED does not increase")
+    seen_before = frame["number"].duplicated() & ~same_car
+    first(seen_before, "NUMBER", "car {row.number} rows are not contiguous")
