@@ -1,0 +1,47 @@
+"""Read-side composition: stored rows → analysis results the pages and the CLI show.
+
+Pages and commands call these; they never query the store and analyse by themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from race.analysis.standings import PreparedLaps, prepare_laps, standings_at
+from race.store import RaceStore
+
+STANDINGS_LAP_COLUMNS = [
+    "number", "lap_number", "driver_number", "driver_name", "class", "team", "manufacturer",
+    "lap_time_s", "s1_s", "s2_s", "s3_s", "elapsed_s", "pit_time_s", "flag", "in_lap",
+    "lap_in_stint", "stint_number",
+]
+
+
+@dataclass(frozen=True)
+class RaceState:
+    """The race as of time ``t_s``: running order and flag."""
+
+    race_id: str
+    t_s: float
+    flag: str
+    standings: pd.DataFrame
+
+
+def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
+    """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls."""
+    store.race(race_id)
+    laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS)
+    periods = store.table("flag_periods", race_id)
+    return prepare_laps(laps, periods)
+
+
+def race_state(store: RaceStore, race_id: str, t_s: float | None = None,
+               prepared: PreparedLaps | None = None) -> RaceState:
+    """Running order of ``race_id`` at race time ``t_s`` (None = the latest crossing)."""
+    prepared = prepared or load_prepared(store, race_id)
+    if t_s is None:
+        t_s = float(prepared.laps["elapsed_s"].max()) if len(prepared.laps) else 0.0
+    standings, flag = standings_at(prepared, t_s)
+    return RaceState(race_id, float(t_s), flag, standings)
