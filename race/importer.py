@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -157,7 +157,7 @@ def import_lap_file(store: RaceStore, path: str | Path, *, series: str | None = 
         RaceDataError: unreadable or invalid file; nothing is written but the ingest log.
     """
     started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
     path = Path(path)
     try:
         result = _import(store, path, series, event, year, data)
@@ -223,7 +223,7 @@ def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
         "duration_s": duration, "source": "official lap file", "source_path": str(path),
         "source_sha256": digest, "has_flags": bool(derived["flag"].notna().any()),
         "laps": len(derived), "cars": result.cars, "classes": ",".join(classes),
-        "imported_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "imported_at": datetime.now(UTC).replace(tzinfo=None),
     }])
     store.replace_race(race_id, frames)
     log.info("imported %s: %d laps, %d cars", race_id, result.laps, result.cars)

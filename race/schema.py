@@ -102,8 +102,7 @@ LAP_DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("clean", "BOOLEAN"),           # ML.md §1 definition
 )
 
-LAPS = Table("laps", (("race_id", "VARCHAR"),)
-             + tuple((c, t) for _, c, t in LAP_SOURCE_COLUMNS) + LAP_DERIVED_COLUMNS,
+LAPS = Table("laps", (("race_id", "VARCHAR"), *tuple((c, t) for _, c, t in LAP_SOURCE_COLUMNS), *LAP_DERIVED_COLUMNS),
              ("race_id", "number", "lap_number"))
 
 PIT_STOPS = Table("pit_stops", (
@@ -150,4 +149,4 @@ INGEST_LOG = Table("ingest_log", (
 # Tables whose rows belong to one race and are replaced as a whole by an import.
 RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
                WEATHER)
-ALL_TABLES = RACE_TABLES + (INGEST_LOG,)
+ALL_TABLES = (*RACE_TABLES, INGEST_LOG)

@@ -84,7 +84,7 @@ def format_lap_time(seconds: float | None) -> str:
     """Format seconds as ``M:SS.mmm`` (``H:MM:SS.mmm`` from one hour); empty for None/NaN."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return ""
-    total_ms = int(round(seconds * 1000))
+    total_ms = round(seconds * 1000)
     sign = "-" if total_ms < 0 else ""
     total_ms = abs(total_ms)
     h, rem = divmod(total_ms, 3_600_000)
