@@ -115,7 +115,7 @@ def meta_from_path(path: Path) -> tuple[str, int | None, str]:
 
 
 def track_from_event(event: str) -> str:
-    """A readable track/event name: ``12-watkins-glen-international`` → ``Watkins Glen International``."""
+    """A readable name: ``12-watkins-glen-international`` → ``Watkins Glen International``."""
     name = re.sub(r"^\d+[-_ ]+", "", event)
     name = re.sub(r"[-_ ]+(\d+h|\d+km)$", "", name, flags=re.I)
     return re.sub(r"[-_]+", " ", name).strip().title()

@@ -102,8 +102,8 @@ LAP_DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("clean", "BOOLEAN"),           # ML.md §1 definition
 )
 
-LAPS = Table("laps", (("race_id", "VARCHAR"), *tuple((c, t) for _, c, t in LAP_SOURCE_COLUMNS), *LAP_DERIVED_COLUMNS),
-             ("race_id", "number", "lap_number"))
+LAPS = Table("laps", (("race_id", "VARCHAR"), *((c, t) for _, c, t in LAP_SOURCE_COLUMNS),
+                      *LAP_DERIVED_COLUMNS), ("race_id", "number", "lap_number"))
 
 PIT_STOPS = Table("pit_stops", (
     ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("stop_number", "INTEGER"),
