@@ -34,6 +34,8 @@ _GENERIC_DIR = re.compile(r"^(hour\s*\d+|\d{12}_.*|\d{2,4}_?\d{0,4}|results|laps
                           re.I)
 _GENERIC_STEM = re.compile(r"^(laps|\d+_(analysis|time ?cards).*|analysis.*|time ?cards.*)$",
                            re.I)
+# "<session>-laps.csv" beside "<session>-results.csv" and "<session>-weather.csv".
+_PREFIXED_STEM = re.compile(r"^(.+?)[-_ ]laps$", re.I)
 _DURATION = re.compile(r"(\d+)\s*h(?:ours?)?\b", re.I)
 
 
@@ -106,7 +108,10 @@ def meta_from_path(path: Path) -> tuple[str, int | None, str]:
         m = re.match(r"^\d{12}_(.+)$", part)
         if m:
             session = m.group(1).strip()
-    if not _GENERIC_STEM.match(resolved.stem):
+    prefixed = _PREFIXED_STEM.match(resolved.stem)
+    if prefixed:  # "r24h-qualifying-race-laps.csv": the folder names the event
+        session = prefixed.group(1)
+    elif not _GENERIC_STEM.match(resolved.stem):
         return resolved.stem, year, session
     for part in reversed(resolved.parts[:-1]):
         if not _GENERIC_DIR.match(part) and part.lower() not in ("wec", "imsa", "/"):
@@ -232,7 +237,9 @@ def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
 
 def _add_siblings(path: Path, frames: dict[str, pd.DataFrame], result: ImportResult) -> None:
     """Official results and weather files beside the lap file; a bad one is a warning."""
-    results = _sibling(path, ("results.csv", r"03_results.*\.csv$"))
+    prefixed = _PREFIXED_STEM.match(path.stem)
+    prefix = re.escape(path.name[: len(prefixed.group(1)) + 1].lower()) if prefixed else ""
+    results = _sibling(path, ("results.csv", r"03_results.*\.csv$", prefix + r"results\.csv$"))
     if results is not None:
         try:
             classification, licences = parse_results_file(results.read_bytes(), str(results))
@@ -245,7 +252,7 @@ def _add_siblings(path: Path, frames: dict[str, pd.DataFrame], result: ImportRes
             frames["cars"]["vehicle"] = frames["cars"]["number"].map(vehicles)
         except RaceDataError as exc:
             result.warnings.append(f"results file skipped: {exc}")
-    weather = _sibling(path, ("weather.csv", r"26_weather.*\.csv$"))
+    weather = _sibling(path, ("weather.csv", r"26_weather.*\.csv$", prefix + r"weather\.csv$"))
     if weather is not None:
         try:
             frames["weather"] = parse_weather_file(weather.read_bytes(), str(weather))

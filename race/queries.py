@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from race.analysis.official import compare_classification
 from race.analysis.standings import PreparedLaps, prepare_laps, standings_at
 from race.store import RaceStore
 
@@ -34,7 +35,9 @@ def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
     store.race(race_id)
     laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS)
     periods = store.table("flag_periods", race_id)
-    return prepare_laps(laps, periods)
+    # The official entry list (IMSA results) also names cars that never completed a lap.
+    entries = store.table("classification", race_id, ["number", "class", "team"])
+    return prepare_laps(laps, periods, entries)
 
 
 def race_state(store: RaceStore, race_id: str, t_s: float | None = None,
@@ -45,3 +48,13 @@ def race_state(store: RaceStore, race_id: str, t_s: float | None = None,
         t_s = float(prepared.laps["elapsed_s"].max()) if len(prepared.laps) else 0.0
     standings, flag = standings_at(prepared, t_s)
     return RaceState(race_id, float(t_s), flag, standings)
+
+
+def official_comparison(store: RaceStore, race_id: str) -> pd.DataFrame:
+    """Final order rebuilt from laps vs the official classification, one row per classified
+    car with the reason of each mismatch (empty when the race has no official results)."""
+    official = store.table("classification", race_id)
+    if official.empty:
+        return official
+    final = race_state(store, race_id).standings
+    return compare_classification(official, final)

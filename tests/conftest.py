@@ -14,8 +14,9 @@ REALDATA = Path(os.environ.get("RACE_REALDATA", ROOT.parent / "shared" / "realda
 
 
 def real_lap_files() -> list[Path]:
-    """Every real lap file under ../shared/realdata (empty when the folder is absent)."""
-    return sorted(REALDATA.glob("*/*/*/laps.csv")) if REALDATA.is_dir() else []
+    """Every real lap file under ../shared/realdata (empty when the folder is absent):
+    ``laps.csv``, or ``<session>-laps.csv`` beside ``<session>-results.csv``."""
+    return sorted(REALDATA.glob("*/*/*/*laps.csv")) if REALDATA.is_dir() else []
 
 
 def real_file_id(path: Path) -> str:

@@ -39,14 +39,20 @@ class PreparedLaps:
     periods: pd.DataFrame
     chequered_s: float | None  # first FF crossing (the winner's finish), if any
     car_median_lap_s: pd.Series
+    # Entered cars with no lap in the file (``number, class, team``): listed last, 0 laps.
+    entries: pd.DataFrame | None = None
 
 
-def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame) -> PreparedLaps:
+def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame,
+                 entries: pd.DataFrame | None = None) -> PreparedLaps:
     """Precompute running best lap, last stop duration and stop counts per car.
 
     Args:
         laps: stored laps of one race sorted by car and lap (``race.store`` returns them so).
         periods: the race's flag periods.
+        entries: the entry list when known (``number, class`` and optionally ``team``, e.g.
+            the official classification); entered cars that never completed a lap are then
+            listed with 0 laps, as the official classification lists them.
     """
     laps = laps.sort_values(["number", "lap_number"], kind="stable").reset_index(drop=True)
     by_car = laps.groupby("number", sort=False)
@@ -59,7 +65,13 @@ def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame) -> PreparedLaps:
     flags = laps["flag"] if "flag" in laps else pd.Series(dtype=object)
     ff = laps.loc[flags.eq("FF"), "elapsed_s"]
     medians = by_car["lap_time_s"].median()
-    return PreparedLaps(laps, periods, float(ff.min()) if len(ff) else None, medians)
+    missing = None
+    if entries is not None and len(entries):
+        missing = entries[~entries["number"].isin(laps["number"])]
+        missing = missing.reindex(columns=["number", "class", "team"]).drop_duplicates(
+            "number").reset_index(drop=True)
+    return PreparedLaps(laps, periods, float(ff.min()) if len(ff) else None, medians,
+                        missing if missing is not None and len(missing) else None)
 
 
 def _gap_strings(laps_behind: np.ndarray, gap_s: np.ndarray) -> list[object]:
@@ -126,6 +138,8 @@ def standings_at(prepared: PreparedLaps, t_s: float | None = None) -> tuple[pd.D
     last = laps.iloc[last_idx]
     all_cars = laps.drop_duplicates("number")[["number", "class", "team", "manufacturer",
                                                "driver_name"]]
+    if prepared.entries is not None:
+        all_cars = pd.concat([all_cars, prepared.entries], ignore_index=True)
     frame = all_cars.merge(last, on="number", how="left", suffixes=("_car", ""))
     for col in ("class", "team", "manufacturer", "driver_name"):
         frame[col] = frame[col].fillna(frame[f"{col}_car"])
