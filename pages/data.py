@@ -1,0 +1,101 @@
+"""Data: import official timing files, list and delete races, export, ingest log."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from race import views
+from race.errors import RaceDataError
+from race.store import EXPORTABLE
+from ui import data
+from ui.state import selection
+from ui.widgets import empty_state, what_to_do
+
+sel = selection()
+store = sel.store
+st.subheader("Data", anchor=False)
+
+# -- import ----------------------------------------------------------------------------------
+st.markdown("**Import official lap files** — WEC *Analysis* or IMSA *Time Cards* CSV; results "
+            "and weather files in the same folder come along.")
+upload_tab, folder_tab = st.tabs(["Upload files", "Folder on the server"])
+with upload_tab:
+    uploads = st.file_uploader("Lap files (CSV)", type=["csv"], accept_multiple_files=True,
+                               key="pw_uploads")
+with folder_tab:
+    folder = st.text_input("Folder path", key="pw_folder",
+                           placeholder="/path/to/results/2024/le-mans-24h")
+series_col, event_col, year_col = st.columns(3)
+series = series_col.selectbox("Series", ["detect", "WEC", "IMSA"], key="pw_import_series")
+event = event_col.text_input("Event name", key="pw_import_event",
+                             placeholder="from the file or folder name",
+                             help="Needed when a file is called e.g. laps.csv.")
+year = year_col.number_input("Year", min_value=1950, max_value=2100, value=None, step=1,
+                             key="pw_import_year", placeholder="from the name")
+if st.button("Import", type="primary", key="pw_import"):
+    try:
+        items: list[tuple[str, bytes | None]] = [(f.name, f.getvalue()) for f in uploads or []]
+        if folder.strip():
+            items += [(str(p), None) for p in views.lap_files_in_folder(folder.strip())]
+    except RaceDataError as exc:
+        st.error(f"{exc}\n\n{what_to_do(exc)}")
+        items = []
+    if not items and not folder.strip():
+        st.warning("Choose one or more CSV files, or type a folder path, then click Import.")
+    elif items:
+        bar = st.progress(0.0, text="starting")
+        outcomes = views.import_files(
+            store, items, series=None if series == "detect" else series,
+            event=event.strip() or None, year=int(year) if year else None,
+            progress=lambda f, t: bar.progress(min(1.0, f), text=t))
+        st.session_state["pw_import_outcomes"] = views.outcomes_table(outcomes)
+        done = [o.race_id for o in outcomes if o.ok]
+        if done:
+            st.session_state["pw_pending_race"] = done[-1]
+        st.rerun()
+outcomes = st.session_state.get("pw_import_outcomes")
+if outcomes is not None:
+    failed = int(outcomes["result"].eq("error").sum())
+    (st.error if failed else st.success)(
+        f"{len(outcomes) - failed} of {len(outcomes)} file(s) imported"
+        + (": see the message of each failed file below." if failed else "."))
+    st.dataframe(outcomes, hide_index=True, width="stretch")
+
+# -- races -----------------------------------------------------------------------------------
+st.markdown("**Races in the database**")
+races = data.races(sel.db_path, sel.version)
+if races.empty:
+    empty_state("No race yet: click **Load sample data** in the sidebar, or import files above.")
+else:
+    st.dataframe(views.races_table(races), hide_index=True, width="stretch",
+                 column_config={"season": st.column_config.NumberColumn(format="%d")})
+    ids = races["race_id"].tolist()
+    delete_col, export_col = st.columns(2)
+    with delete_col:
+        st.markdown("**Delete a race**")
+        victim = st.selectbox("Race to delete", ids, key="pw_delete_race")
+        sure = st.checkbox(f"Yes, delete {victim} and all its laps", key="pw_delete_confirm")
+        if st.button("Delete", disabled=not sure, key="pw_delete"):
+            views.delete_race(store, victim)
+            st.session_state.pop("pw_delete_confirm", None)
+            st.rerun()
+    with export_col:
+        st.markdown("**Export a race**")
+        chosen = st.selectbox("Race", ids, key="pw_export_race",
+                              index=ids.index(sel.race_id) if sel.race_id in ids else 0)
+        table_col, fmt_col = st.columns(2)
+        table = table_col.selectbox("Table", EXPORTABLE, key="pw_export_table")
+        fmt = fmt_col.radio("Format", ["csv", "parquet"], horizontal=True, key="pw_export_fmt")
+        st.download_button(
+            f"Download {table}.{fmt}", key="pw_export",
+            data=lambda: views.export_bytes(store, chosen, table, fmt),
+            file_name=f"{chosen}-{table}.{fmt}",
+            mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet")
+
+# -- ingest log ------------------------------------------------------------------------------
+st.markdown("**Ingest log** — every import, poll and deletion, newest first.")
+log_rows = data.ingest_log(sel.db_path, sel.version)
+if log_rows.empty:
+    empty_state("Nothing ingested yet.")
+else:
+    st.dataframe(log_rows, hide_index=True, width="stretch", height=300)

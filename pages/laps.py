@@ -1,0 +1,71 @@
+"""Laps: lap-time, position and gap charts for chosen cars; clean-lap pace tables."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from race import views
+from ui import charts, data
+from ui.state import selection
+from ui.widgets import empty_state, filter_classes, require_race, styled_table
+
+sel = selection()
+race_id = require_race(sel)
+history = data.lap_history(sel.db_path, race_id, sel.version)
+cars = data.table(sel.db_path, race_id, sel.version, "cars")
+periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
+board, _, _ = data.leaderboard(sel.db_path, race_id, sel.version, None)
+
+st.subheader("Laps", anchor=False)
+options = views.car_options(cars, sel.classes or None)
+if not options:
+    empty_state("No car of the selected classes in this race: clear the class filter in the "
+                "sidebar.")
+    st.stop()
+# Default: the top three of the first class shown, plus the focus car.
+leaders = filter_classes(board, sel.classes)["number"].head(3).tolist()
+default = list(dict.fromkeys([*([sel.focus] if sel.focus in options else []), *leaders]))
+labels = views.car_labels(cars)
+numbers = st.multiselect("Cars", options, default=default, key=f"pw_laps_cars::{race_id}",
+                         format_func=lambda n: labels.get(n, n),
+                         placeholder="Pick cars to compare")
+full_range = st.toggle("Show every lap (pit stops and neutralised laps stretch the axis)",
+                       key="pw_laps_full")
+
+times, positions, gaps = st.tabs(["Lap times", "Positions", "Gap to class leader"])
+chosen = history[history["number"].isin(numbers)]
+if not numbers:
+    empty_state("Pick one or more cars above to draw their laps.")
+else:
+    y_range = None if full_range else views.lap_time_range(chosen)
+    with times:
+        st.plotly_chart(charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
+                                               y_range=y_range), key="pw-lap-chart")
+        st.caption("Shaded: neutralised periods (yellow FCY, orange safety car, red flag). "
+                   "▼ in-lap (pit entry), ★ driver change. The axis ignores neutralised and "
+                   "pit laps unless 'Show every lap' is on.")
+    with positions:
+        in_class = st.toggle("Position in class", value=True, key="pw_laps_in_class")
+        st.plotly_chart(charts.position_figure(chosen, numbers, focus=sel.focus,
+                                               in_class=in_class, periods=periods),
+                        key="pw-position-chart")
+    with gaps:
+        st.plotly_chart(charts.gap_figure(chosen, numbers, focus=sel.focus, periods=periods),
+                        key="pw-gap-chart")
+        st.caption("Gap at each line crossing to the first car of the class to complete the "
+                   "same lap.")
+
+st.markdown("**Clean-lap pace** — clean = not lap 1, not an in/out lap, not neutralised, "
+            "not the first lap after a restart.")
+laps_shown = filter_classes(history, sel.classes)
+per_car, per_driver = st.tabs(["Per car", "Per driver"])
+with per_car:
+    pace = views.pace_by_car(laps_shown, cars)
+    styled_table(pace, ["No.", "Class", "Team", "Best clean", "Median clean", "Clean laps",
+                        "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
+                 key="pw-pace-car")
+with per_driver:
+    pace = views.pace_by_driver(laps_shown)
+    styled_table(pace, ["No.", "Class", "Driver", "Best clean", "Median clean", "Clean laps",
+                        "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
+                 key="pw-pace-driver")

@@ -1,0 +1,69 @@
+"""Live: flag banner, race clock and the leaderboard by class, refreshed every 5 s."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import streamlit as st
+
+from race import views
+from race.presentation import class_chips_html, clock_text, flag_banner_html
+from ui import data
+from ui.state import get_store, selection
+from ui.widgets import filter_classes, guard, require_race, styled_table
+
+
+@st.fragment(run_every="5s")
+def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...],
+               focus: str | None, by_class: bool) -> None:
+    """Banner, clock and leaderboard as of ``t_s`` (None = latest data, followed live)."""
+    started = time.perf_counter()
+    with guard():
+        version = get_store(path).data_version()
+        board, flag, at_s = data.leaderboard(path, race_id, version, t_s)
+        race = data.race_row(path, race_id, version)
+        clock = views.race_clock(race, at_s, flag)
+        remaining = ("finished" if clock.finished else
+                     "" if clock.remaining_s is None else
+                     f"remaining {clock_text(clock.remaining_s)}")
+        st.html(flag_banner_html(flag, inferred=not bool(race.get("has_flags")),
+                                 clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"))
+        board = filter_classes(board, classes)
+        if board.empty:
+            st.info("No car of the selected classes in this race: clear the class filter "
+                    "in the sidebar.", icon="ℹ️")
+        else:
+            st.html(class_chips_html(views.cars_per_class(board)))
+            # One table (a Styler per class would cost ~20 ms each on every refresh): class
+            # blocks fastest class first, or overall order.
+            styled_table(board if by_class else board.sort_values("Pos"),
+                         views.LEADERBOARD_COLUMNS, focus=focus,
+                         time_columns=views.TIME_COLUMNS, gap_columns=views.GAP_COLUMNS,
+                         pinned=("Pos", "No."), height="content", key="pw-board")
+    st.session_state["pw_live_ms"] = (time.perf_counter() - started) * 1000
+
+
+sel = selection()
+race_id = require_race(sel)
+race = data.race_row(sel.db_path, race_id, sel.version)
+st.subheader(f"{race['series']} {race['season'] or ''} · {race['track'] or race['event']} · "
+             f"{race['session']}", anchor=False)
+end_s = data.race_end_s(sel.db_path, race_id, sel.version)
+left, right = st.columns([1, 2], vertical_alignment="bottom")
+with left:
+    by_class = st.segmented_control("Leaderboard", ["By class", "Overall"], default="By class",
+                                    key="pw_live_layout") != "Overall"
+with right:
+    replay = st.toggle("Replay an earlier moment", key="pw_replay",
+                       help="Look at the race as it stood at any time: the same view as of t.")
+t_s = None
+if replay and end_s > 0:
+    minutes = list(range(0, math.ceil(end_s / 60) + 1))
+    picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
+                              format_func=lambda m: clock_text(m * 60), key="pw_replay_t")
+    t_s = min(float(picked) * 60, end_s)
+live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class)
+st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
+           "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "
+           "header to sort.")

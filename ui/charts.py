@@ -1,0 +1,195 @@
+"""Plotly figures of the dashboard (pure functions of DataFrames; no Streamlit calls).
+
+Race time is on the x axis in hours so flag periods can be shaded; colours come from
+``race.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from race.presentation import CAR_PALETTE, driver_colour, flag_style, lap_time_text
+
+FLAG_NAMES = {"FCY": "Full course yellow", "SF": "Safety car", "RF": "Red flag"}
+
+
+def car_colours(numbers: Sequence[str]) -> dict[str, str]:
+    """A distinct colour per selected car, stable for the order given."""
+    return {n: CAR_PALETTE[i % len(CAR_PALETTE)] for i, n in enumerate(numbers)}
+
+
+def _base_layout(fig: go.Figure, *, height: int, y_title: str) -> go.Figure:
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        hovermode="closest",
+        xaxis={"title": {"text": "race time (h)"}, "zeroline": False},
+        yaxis={"title": {"text": y_title}, "zeroline": False},
+    )
+    return fig
+
+
+def _period_shapes(periods: pd.DataFrame) -> tuple[list[dict], list[go.Scatter]]:
+    """Translucent rectangles for neutralised periods plus one legend entry per flag type."""
+    shapes: list[dict] = []
+    seen: dict[str, str] = {}
+    for flag, start, end in zip(periods["flag"], periods["start_s"], periods["end_s"],
+                                strict=True):
+        style = flag_style(flag)
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start / 3600,
+                       "x1": end / 3600, "y0": 0, "y1": 1, "fillcolor": style.shade,
+                       "line": {"width": 0}, "layer": "below"})
+        seen.setdefault(str(flag), style.background)
+    legend = [go.Scatter(x=[None], y=[None], mode="markers", name=FLAG_NAMES.get(f, f),
+                         marker={"symbol": "square", "size": 12, "color": colour,
+                                 "opacity": 0.5}, hoverinfo="skip")
+              for f, colour in seen.items()]
+    return shapes, legend
+
+
+def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence[str], *,
+                    focus: str | None, y_range: tuple[float, float] | None) -> go.Figure:
+    """Lap time against race time for ``numbers``: in-laps ▼, driver changes ★, periods shaded.
+
+    Args:
+        laps: laps of the selected cars (``race.views.LAP_CHART_COLUMNS``).
+        periods: the race's flag periods.
+        y_range: (low, high) in seconds, or None to show every lap.
+    """
+    fig = go.Figure()
+    colours = car_colours(numbers)
+    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+    for number in ordered:
+        car = laps[laps["number"] == number]
+        if car.empty:
+            continue
+        colour, is_focus = colours[number], number == focus
+        text = [f"#{number} lap {lap} · {lap_time_text(t)} · {d}" for lap, t, d in
+                zip(car["lap_number"], car["lap_time_s"], car["driver_name"], strict=True)]
+        fig.add_trace(go.Scatter(
+            x=car["elapsed_s"] / 3600, y=car["lap_time_s"], mode="lines+markers",
+            name=f"#{number}", legendgroup=number, text=text, hoverinfo="text",
+            line={"color": colour, "width": 3.5 if is_focus else 1.4},
+            marker={"size": 4 if is_focus else 3}, opacity=1.0 if is_focus else 0.85))
+        pit = car[car["in_lap"].fillna(False).astype(bool)]
+        if len(pit):
+            fig.add_trace(go.Scatter(
+                x=pit["elapsed_s"] / 3600, y=pit["lap_time_s"], mode="markers",
+                name=f"#{number} in-laps", legendgroup=number, showlegend=False,
+                marker={"symbol": "triangle-down", "size": 10, "color": colour,
+                        "line": {"width": 1, "color": "#ffffff"}},
+                text=[f"#{number} in-lap {lap}" for lap in pit["lap_number"]],
+                hoverinfo="text"))
+        same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
+            car["lap_number"].min())
+        change = car[same]
+        if len(change):
+            fig.add_trace(go.Scatter(
+                x=change["elapsed_s"] / 3600, y=change["lap_time_s"], mode="markers",
+                name=f"#{number} driver changes", legendgroup=number, showlegend=False,
+                marker={"symbol": "star", "size": 13, "color": colour,
+                        "line": {"width": 1, "color": "#ffffff"}},
+                text=[f"#{number} lap {lap}: driver change → {d}" for lap, d in
+                      zip(change["lap_number"], change["driver_name"], strict=True)],
+                hoverinfo="text"))
+    shapes, legend = _period_shapes(periods)
+    for trace in legend:
+        fig.add_trace(trace)
+    _base_layout(fig, height=460, y_title="lap time (s)")
+    fig.update_layout(shapes=shapes)
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,
+                    in_class: bool, periods: pd.DataFrame) -> go.Figure:
+    """Position (overall or in class) at each line crossing, P1 at the top."""
+    fig = go.Figure()
+    colours = car_colours(numbers)
+    column = "class_position" if in_class else "position"
+    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+    for number in ordered:
+        car = history[history["number"] == number]
+        if car.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=f"#{number}",
+            line={"color": colours[number], "width": 3.5 if number == focus else 1.6,
+                  "shape": "hv"},
+            text=[f"#{number} lap {lap}: P{p}" for lap, p in
+                  zip(car["lap_number"], car[column], strict=True)], hoverinfo="text"))
+    shapes, _ = _period_shapes(periods)
+    _base_layout(fig, height=380, y_title="class position" if in_class else "position")
+    fig.update_layout(shapes=shapes)
+    fig.update_yaxes(autorange="reversed", dtick=1 if in_class else None)
+    return fig
+
+
+def gap_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,
+               periods: pd.DataFrame) -> go.Figure:
+    """Gap (s) to the first car of the class at each lap's line crossing."""
+    fig = go.Figure()
+    colours = car_colours(numbers)
+    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+    for number in ordered:
+        car = history[history["number"] == number]
+        if car.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=car["elapsed_s"] / 3600, y=car["class_gap_s"], mode="lines", name=f"#{number}",
+            line={"color": colours[number], "width": 3.5 if number == focus else 1.6},
+            text=[f"#{number} lap {lap}: +{lap_time_text(g)}" for lap, g in
+                  zip(car["lap_number"], car["class_gap_s"], strict=True)],
+            hoverinfo="text"))
+    shapes, _ = _period_shapes(periods)
+    _base_layout(fig, height=380, y_title="gap to class leader (s)")
+    fig.update_layout(shapes=shapes)
+    return fig
+
+
+def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str], *,
+                focus: str | None) -> go.Figure:
+    """One row per car, one bar per stint coloured by driver (1st, 2nd … of the car).
+
+    Args:
+        stints: the race's stints (``race.schema.STINTS``) for the cars in ``order``.
+        stops: pit stops, drawn as ticks between stints.
+        order: car numbers top to bottom.
+    """
+    fig = go.Figure()
+    labels = {n: f"#{n}" for n in order}
+    stints = stints[stints["number"].isin(order)]
+    for driver_number, group in stints.groupby("driver_number", sort=True):
+        duration = (group["end_s"] - group["start_s"]) / 3600
+        hover = [f"#{n} stint {s}: {d} · laps {a}–{b} · {lap_time_text(e - st)}"
+                 for n, s, d, a, b, st, e in zip(
+                     group["number"], group["stint_number"], group["driver_name"],
+                     group["first_lap"], group["last_lap"], group["start_s"], group["end_s"],
+                     strict=True)]
+        line_width = [2.5 if n == focus else 0.5 for n in group["number"]]
+        line_colour = ["#ffd600" if n == focus else "#0e1117" for n in group["number"]]
+        fig.add_trace(go.Bar(
+            y=group["number"].map(labels), x=duration, base=group["start_s"] / 3600,
+            orientation="h", name=f"driver {int(driver_number)}",
+            marker={"color": driver_colour(driver_number),
+                    "line": {"width": line_width, "color": line_colour}},
+            text=hover, hoverinfo="text", textposition="none"))
+    stops = stops[stops["number"].isin(order)]
+    if len(stops):
+        fig.add_trace(go.Scatter(
+            x=stops["pit_in_elapsed_s"] / 3600, y=stops["number"].map(labels), mode="markers",
+            name="pit stop", marker={"symbol": "line-ns-open", "size": 14,
+                                     "color": "#ffffff", "line": {"width": 2}},
+            text=[f"#{n} stop {k}: {lap_time_text(p)}" for n, k, p in zip(
+                stops["number"], stops["stop_number"], stops["pit_time_s"], strict=True)],
+            hoverinfo="text"))
+    _base_layout(fig, height=max(260, 24 * len(order) + 90), y_title="")
+    fig.update_layout(barmode="overlay", bargap=0.25)
+    fig.update_yaxes(categoryorder="array", categoryarray=[labels[n] for n in order][::-1],
+                     autorange=True, type="category")
+    return fig

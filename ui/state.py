@@ -1,0 +1,58 @@
+"""The one store per server process and the sidebar selections shared by every page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from race.settings import Settings
+from race.store import RaceStore
+
+SELECTION_KEY = "pw_selection"
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(path: str) -> RaceStore:
+    """One read-write ``RaceStore`` per database file and server process.
+
+    Raises:
+        StoreError: the file is held by another process (DuckDB allows one writer).
+    """
+    return RaceStore(path)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar selected: database, race, classes shown, focus car.
+
+    ``classes`` empty means every class.
+    """
+
+    db_path: str
+    race_id: str | None
+    classes: tuple[str, ...] = field(default_factory=tuple)
+    focus: str | None = None
+    version: int = 0
+
+    @property
+    def store(self) -> RaceStore:
+        return get_store(self.db_path)
+
+
+def selection() -> Selection:
+    """The current selection (app.py stores it before running the page).
+
+    Missing only when Streamlit ran a page file on its own: on a fresh server, a deep link
+    (``/laps``) is served in the old pages-folder mode until app.py has run once. Going
+    through app.py sets up the frame and switches the server to ``st.navigation``.
+    """
+    found = st.session_state.get(SELECTION_KEY)
+    if isinstance(found, Selection):
+        return found
+    st.switch_page("app.py")
+    raise AssertionError("unreachable: st.switch_page stops the script")
