@@ -118,7 +118,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                     print(f"  warning: {warning}")
     if args.json:
         print_json(results)
-    return 1 if failures else 0
+    # A file that cannot be imported is bad input, like every RaceDataError: status 2.
+    return 2 if failures else 0
 
 
 # -- races ---------------------------------------------------------------------------------

@@ -116,13 +116,31 @@ class RaceStore:
             frames: table name → rows (without ``race_id``; it is added). Tables not named
                 are emptied for this race.
         """
-        with self.transaction() as cur:
-            for table in reversed(RACE_TABLES):
-                cur.execute(f"DELETE FROM {table.name} WHERE race_id = ?", [race_id])
-            for table in RACE_TABLES:
-                frame = frames.get(table.name)
-                if frame is not None and not frame.empty:
-                    self._insert(cur, table, frame.assign(race_id=race_id))
+        try:
+            with self.transaction() as cur:
+                for table in reversed(RACE_TABLES):
+                    cur.execute(f"DELETE FROM {table.name} WHERE race_id = ?", [race_id])
+                for table in RACE_TABLES:
+                    frame = frames.get(table.name)
+                    if frame is not None and not frame.empty:
+                        self._bulk_insert(cur, table, frame.assign(race_id=race_id))
+        except duckdb.Error as exc:  # rolled back: the race's rows are as they were
+            raise StoreError(f"cannot store race {race_id}: "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    @staticmethod
+    def _bulk_insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
+                     ) -> None:
+        """Insert a whole frame in one statement, cast to the declared columns.
+
+        Inside a transaction only: when the insert fails the transaction rolls back and its
+        cursor is dropped with the staged view, so the original error is the one raised.
+        """
+        present = [c for c in table.names if c in frame.columns]
+        select = ", ".join(f'"{c}"' if c in present else "NULL" for c in table.names)
+        cur.register("_staged", frame[present])
+        cur.execute(f"INSERT INTO {table.name} SELECT {select} FROM _staged")
+        cur.unregister("_staged")
 
     def delete_race(self, race_id: str) -> None:
         """Delete a race and everything stored for it."""

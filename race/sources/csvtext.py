@@ -27,6 +27,9 @@ def decode_check(data: bytes, source: str) -> bytes:
         data = data[len(BOM):]
     if not data.strip():
         raise ParseError("the file is empty", source=source)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ParseError("UTF-16 text, not UTF-8: save the file as UTF-8", source=source,
+                         line=1)
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise ParseError("binary content (NUL byte): not a CSV text file", source=source,
@@ -37,6 +40,14 @@ def decode_check(data: bytes, source: str) -> bytes:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
                          "UTF-8", source=source, line=line) from None
+    # A results site's error page or a feed's payload saved under a .csv name.
+    start = data.lstrip()[:1]
+    if start == b"<":
+        raise ParseError("an HTML/XML page, not a CSV export (an error page or the "
+                         "folder's index saved instead of the file?)", source=source, line=1)
+    if start in (b"{", b"["):
+        raise ParseError("a JSON document, not a CSV export (the JSON twin of the file?)",
+                         source=source, line=1)
     return data
 
 
