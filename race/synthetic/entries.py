@@ -156,10 +156,10 @@ def _lineups(*options: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(short[c] for c in option) for option in options)
 
 
-WEC_TRACK = Track("Circuito Valle Verde", 5.184, (0.245, 0.335, 0.42), 30.0, 0.045,
+WEC_TRACK = Track("Circuito Valle Verde", 5.184, (0.245, 0.335, 0.42), 29.0, 0.045,
                   12 * 3600.0)
 LONG_TRACK = Track("Circuit des Landes", 13.38, (0.26, 0.40, 0.34), 38.0, 0.02,
-                   16 * 3600.0)
+                   16 * 3600.0, safety_car_ratio=2.2)
 IMSA_TRACK = Track("Lakeside Glen Raceway", 5.430, (0.232, 0.378, 0.39), 32.0, 0.045,
                    10 * 3600.0 + 40 * 60)
 
@@ -202,7 +202,7 @@ def series_spec(series: str, hours: float) -> SeriesSpec:
     else:
         track = WEC_TRACK
         classes = _wec_classes(1.0, 1.0)
-    return SeriesSpec("WEC", track, classes, "SF", True, "WEC", 0.8, True)
+    return SeriesSpec("WEC", track, classes, "SF", True, "WEC", 1.0, True)
 
 
 def _number_pool(rng: random.Random, count: int) -> list[str]:

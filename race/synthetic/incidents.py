@@ -82,6 +82,7 @@ def plan_incidents(spec: SeriesSpec, entries: list[Entry], duration_s: float,
         (periods sorted by start and disjoint, incidents sorted by time)
     """
     hours = duration_s / 3600.0
+    sc_lap_s = min(c.lap_s for c in spec.classes) * spec.track.safety_car_ratio
     taken: set[int] = set()
     incidents: list[Incident] = []
     periods: list[Period] = []
@@ -114,7 +115,9 @@ def plan_incidents(spec: SeriesSpec, entries: list[Entry], duration_s: float,
         elif long_one:
             fcy_end = start + rng.uniform(50.0, 140.0)
             periods.append(Period(start, fcy_end, "FCY", "fcy"))
-            periods.append(Period(fcy_end, fcy_end + rng.uniform(560.0, 1000.0), "SF", "sc"))
+            # A safety car stays out for 3.5–6 of its own laps (longer on a long track).
+            length = rng.uniform(3.5, 6.0) * sc_lap_s
+            periods.append(Period(fcy_end, fcy_end + length, "SF", "sc"))
         else:
             periods.append(Period(start, start + rng.uniform(90.0, 260.0), "FCY", "fcy"))
         last_end = periods[-1].end_s

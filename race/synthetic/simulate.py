@@ -235,8 +235,11 @@ class RaceSimulation:
         queue = self.incidents.get(car.index)
         extra, in_pit = 0.0, False
         while queue and queue[0].time_s < t + lap_s:
+            kind = queue[0].kind
+            if car.pending_pit_s is not None and kind in ("damage", "mechanical", "puncture",
+                                                          "drive"):
+                break  # on an out-lap: the car comes back in on the next lap instead
             incident = queue.pop(0)
-            kind = incident.kind
             if kind == "crash":
                 return True, 0.0, False
             if kind in ("stopped", "spin"):
@@ -255,7 +258,7 @@ class RaceSimulation:
                 extra += incident.size
                 car.forced_tyres = True
                 in_pit = True
-            elif kind == "drive" and car.pending_pit_s is None:
+            elif kind == "drive":
                 car.drive_through = True
                 in_pit = True
         return False, extra, in_pit
