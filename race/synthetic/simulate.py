@@ -280,6 +280,12 @@ class RaceSimulation:
         return False
 
     def _start_lap(self, car: _Car, t: float, grid_slot: int | None = None) -> None:
+        """Plan the lap car ``car`` starts at ``t`` (lap 1 from ``grid_slot`` on the grid).
+
+        Green pace first (car, driver, tyres, fuel, time of day, noise, incidents, traffic),
+        split into sectors, then run through the neutralisation periods; an in-lap ends with
+        the pit entry, an out-lap starts with the stop's PIT_TIME.
+        """
         rng = self.rng
         entry, i = car.entry, car.index
         driver = entry.drivers[car.driver]
