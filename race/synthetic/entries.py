@@ -188,7 +188,7 @@ def series_spec(series: str, hours: float) -> SeriesSpec:
                       _lineups("BPG", "BPS", "BGS", "SPG"), "", _LMP2_MAKES, 9),
             ClassSpec("GTDPRO", 106.85, 0.0, 28, 37.0, 24.0, 0.030, 0.010,
                       _lineups("PPG", "PGP", "PPP"), "", _GT3_MAKES, 7),
-            ClassSpec("GTD", 106.7, 0.0, 28, 37.0, 24.0, 0.030, 0.010,
+            ClassSpec("GTD", 106.6, 0.0, 28, 37.0, 24.0, 0.030, 0.010,
                       _lineups("BSG", "BGP", "BSP", "BGG"), "", _GT3_MAKES, 13),
         )
         return SeriesSpec("IMSA", IMSA_TRACK, classes, "FCY", False, "IMSA", 0.85, False)
