@@ -22,13 +22,14 @@ from ui.widgets import background_video, guard, what_to_do
 log = logging.getLogger(__name__)
 
 PAGES = [
-    ("pages/live.py", "Live", "🏁"),
-    ("pages/laps.py", "Laps", "⏱️"),
-    ("pages/stints.py", "Stints & pits", "🛞"),
-    ("pages/strategy.py", "Strategy", "🧭"),
-    ("pages/predictions.py", "Predictions", "🔮"),
-    ("pages/anomalies.py", "Anomalies", "🚨"),
-    ("pages/data.py", "Data", "🗄️"),
+    # Material icons ship with Streamlit (emoji need a font the browser may lack).
+    ("pages/live.py", "Live", ":material/sports_score:"),
+    ("pages/laps.py", "Laps", ":material/timer:"),
+    ("pages/stints.py", "Stints & pits", ":material/tire_repair:"),
+    ("pages/strategy.py", "Strategy", ":material/route:"),
+    ("pages/predictions.py", "Predictions", ":material/insights:"),
+    ("pages/anomalies.py", "Anomalies", ":material/report:"),
+    ("pages/data.py", "Data", ":material/database:"),
 ]
 
 
@@ -70,7 +71,7 @@ def pick_classes_and_focus(path: str, race_id: str, version: int,
 
 def load_sample_button(path: str) -> None:
     """Generate a sample race, import it with a progress bar, then select it."""
-    if not st.button("Load sample data", icon="🎲", width="stretch",
+    if not st.button("Load sample data", icon=":material/playlist_add:", width="stretch",
                      help="Generate a 6-hour WEC-style race and import it."):
         return
     try:
@@ -106,21 +107,22 @@ def render_monitor_status(path: str) -> None:
     store = get_store(path)
     status = views.monitor_status(data.ingest_log(path, store.data_version()))
     if status.last_poll_at is None:
-        st.caption("📡 Live monitor: not running")
+        st.caption(":material/sensors_off: Live monitor: not running")
         return
     age = (datetime.now(UTC).replace(tzinfo=None) - status.last_poll_at).total_seconds()
     state = "live" if status.running else "idle"
-    st.caption(f"📡 Live monitor: **{state}** · last poll {clock_text(age)} ago "
+    st.caption(f":material/sensors: Live monitor: **{state}** · last poll {clock_text(age)} ago "
                f"({status.last_status}) · {status.polls} polls logged")
 
 
 def store_unavailable(message: str) -> None:
     """The only page when the database cannot be opened."""
-    st.error(message, icon="🔒")
+    st.error(message, icon=":material/lock:")
 
 
 def main() -> None:
-    st.set_page_config(page_title="Pit Wall", page_icon="🏁", layout="wide")
+    st.set_page_config(page_title="Pit Wall", page_icon=":material/sports_score:",
+                       layout="wide")
     path = str(settings().db_path)
     try:
         store = get_store(path)

@@ -10,13 +10,13 @@ from ui.state import selection
 from ui.widgets import empty_state, filter_classes, require_race, styled_table
 
 sel = selection()
+st.subheader("Laps", anchor=False)
 race_id = require_race(sel)
 history = data.lap_history(sel.db_path, race_id, sel.version)
 cars = data.table(sel.db_path, race_id, sel.version, "cars")
 periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
 board, _, _ = data.leaderboard(sel.db_path, race_id, sel.version, None)
 
-st.subheader("Laps", anchor=False)
 options = views.car_options(cars, sel.classes or None)
 if not options:
     empty_state("No car of the selected classes in this race: clear the class filter in the "

@@ -32,24 +32,24 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
         board = filter_classes(board, classes)
         if board.empty:
             st.info("No car of the selected classes in this race: clear the class filter "
-                    "in the sidebar.", icon="ℹ️")
+                    "in the sidebar.", icon=":material/info:")
         else:
             st.html(class_chips_html(views.cars_per_class(board)))
             # One table (a Styler per class would cost ~20 ms each on every refresh): class
             # blocks fastest class first, or overall order.
             styled_table(board if by_class else board.sort_values("Pos"),
                          views.LEADERBOARD_COLUMNS, focus=focus,
-                         time_columns=views.TIME_COLUMNS, gap_columns=views.GAP_COLUMNS,
                          pinned=("Pos", "No."), height="content", key="pw-board")
     st.session_state["pw_live_ms"] = (time.perf_counter() - started) * 1000
 
 
 sel = selection()
+if sel.race_id is None:
+    st.subheader("Live", anchor=False)
 race_id = require_race(sel)
 race = data.race_row(sel.db_path, race_id, sel.version)
 st.subheader(f"{race['series']} {race['season'] or ''} · {race['track'] or race['event']} · "
              f"{race['session']}", anchor=False)
-end_s = data.race_end_s(sel.db_path, race_id, sel.version)
 left, right = st.columns([1, 2], vertical_alignment="bottom")
 with left:
     by_class = st.segmented_control("Leaderboard", ["By class", "Overall"], default="By class",
@@ -58,7 +58,10 @@ with right:
     replay = st.toggle("Replay an earlier moment", key="pw_replay",
                        help="Look at the race as it stood at any time: the same view as of t.")
 t_s = None
-if replay and end_s > 0:
+# Only a replay needs the race's length; following live, the fragment is the first to load
+# the laps after new data arrives (its own timing then includes that).
+end_s = data.race_end_s(sel.db_path, race_id, sel.version) if replay else 0.0
+if end_s > 0:
     minutes = list(range(0, math.ceil(end_s / 60) + 1))
     picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
                               format_func=lambda m: clock_text(m * 60), key="pw_replay_t")

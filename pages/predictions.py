@@ -8,8 +8,8 @@ from ui.state import selection
 from ui.widgets import empty_state, require_race
 
 sel = selection()
-require_race(sel)
 st.subheader("Predictions", anchor=False)
+require_race(sel)
 st.markdown("**Next lap per car** (prediction and 80 % interval)")
 empty_state("Model not trained yet: no prediction is shown until a next-lap model that beats "
             "the naive baselines has been trained and saved under `models/`.")

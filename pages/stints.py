@@ -10,13 +10,13 @@ from ui.state import selection
 from ui.widgets import empty_state, filter_classes, require_race, styled_table
 
 sel = selection()
+st.subheader("Stints & pits", anchor=False)
 race_id = require_race(sel)
 cars = data.table(sel.db_path, race_id, sel.version, "cars")
 stints = filter_classes(data.table(sel.db_path, race_id, sel.version, "stints"), sel.classes)
 stops = data.table(sel.db_path, race_id, sel.version, "pit_stops")
 board, _, _ = data.leaderboard(sel.db_path, race_id, sel.version, None)
 
-st.subheader("Stints & pits", anchor=False)
 order = filter_classes(board, sel.classes)["number"].tolist()
 if not order or stints.empty:
     empty_state("No stints for the selected classes: clear the class filter in the sidebar.")

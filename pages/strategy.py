@@ -8,8 +8,8 @@ from ui.state import selection
 from ui.widgets import empty_state, require_race
 
 sel = selection()
-require_race(sel)
 st.subheader("Strategy", anchor=False)
+require_race(sel)
 window, cost, rejoin = st.columns(3)
 with window:
     st.markdown("**Pit window**")

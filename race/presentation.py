@@ -140,6 +140,15 @@ def lap_time_text(seconds: object) -> str:
     return format_lap_time(float(seconds))
 
 
+def sector_text(seconds: object) -> str:
+    """Sector times as on a timing screen: ``SS.mmm`` under a minute, else ``M:SS.mmm``."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    if float(seconds) < 60:
+        return f"{float(seconds):.3f}"
+    return format_lap_time(float(seconds))
+
+
 def clock_text(seconds: object) -> str:
     """Race clock ``H:MM:SS``; empty for missing values."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from race.errors import NotFoundError, RaceDataError
-from race.presentation import class_sort_key, gap_text
+from race.presentation import class_sort_key, gap_text, lap_time_text, sector_text
 from race.store import RaceStore
 
 log = logging.getLogger(__name__)
@@ -37,22 +37,33 @@ def race_choices(races: pd.DataFrame) -> pd.DataFrame:
     columns = ["race_id", "series", "season", "event", "session", "event_label", "imported_at"]
     if races.empty:
         return pd.DataFrame(columns=columns)
-    frame = races.copy()
-    season = frame["season"].astype("Int64").astype(str).replace("<NA>", "")
-    track = frame["track"].fillna("").astype(str)
-    name = np.where(track.str.len() > 0, track, frame["event"].astype(str))
-    frame["event_label"] = (season + " · " + pd.Series(name, index=frame.index)).str.strip(" ·")
+    frame = races.reset_index(drop=True)
+
+    def label(season: object, name: object) -> str:
+        year = "" if season is None or pd.isna(season) else str(int(season))
+        return " · ".join(p for p in (year, str(name or "")) if p)
+
+    track = frame["track"].where(frame["track"].notna() & frame["track"].ne(""), frame["event"])
+    frame["event_label"] = [label(y, t) for y, t in zip(frame["season"], track, strict=True)]
+    # Two events at one track in one season (IMSA runs twice at some tracks): use the
+    # event's own name so the picker can tell them apart.
+    clash = frame.groupby(["series", "event_label"])["event"].transform("nunique").gt(1)
+    frame.loc[clash, "event_label"] = [label(y, e) for y, e in
+                                       zip(frame.loc[clash, "season"],
+                                           frame.loc[clash, "event"], strict=True)]
     frame["session"] = frame["session"].fillna("Race")
     frame = frame.sort_values("imported_at", ascending=False, kind="stable")
     return frame[columns].reset_index(drop=True)
 
 
 # -- live leaderboard ------------------------------------------------------------------------
+# Most read first (a phone shows the first few columns; Pos and No. stay pinned).
 LEADERBOARD_COLUMNS = [
-    "Pos", "PIC", "No.", "Class", "Team", "Car", "Driver", "Laps", "Gap", "Int", "Class gap",
-    "Class int", "Last", "Best", "S1", "S2", "S3", "Pits", "Stint", "Last stop", "Status",
+    "Pos", "No.", "PIC", "Driver", "Gap", "Int", "Last", "Laps", "Class", "Class gap",
+    "Class int", "Best", "S1", "S2", "S3", "Pits", "Stint", "Last stop", "Status", "Team", "Car",
 ]
 TIME_COLUMNS = ("Last", "Best", "S1", "S2", "S3", "Last stop")
+SECTOR_COLUMNS = ("S1", "S2", "S3")
 GAP_COLUMNS = ("Gap", "Int", "Class gap", "Class int")
 
 
@@ -78,10 +89,10 @@ def race_clock(race: dict, t_s: float, flag: str) -> RaceClock:
 
 
 def _interval_s(gap_s: pd.Series, group: pd.Series | None) -> pd.Series:
-    """Numeric interval to the car ahead (for sorting); NaN for each group's leader."""
-    if group is None:
-        return gap_s.diff()
-    return gap_s.groupby(group, sort=False).diff()
+    """Numeric interval to the car ahead (for sorting); 0 for each group's leader."""
+    diff = gap_s.diff() if group is None else gap_s.groupby(group, sort=False).diff()
+    leader = gap_s.eq(0.0)
+    return diff.mask(leader, 0.0)
 
 
 def leaderboard(standings: pd.DataFrame, cars: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +100,8 @@ def leaderboard(standings: pd.DataFrame, cars: pd.DataFrame) -> pd.DataFrame:
 
     Columns are ``LEADERBOARD_COLUMNS`` (times and gaps in seconds, numbers as text) plus
     helpers: ``number``, ``class``, ``personal_best_last``, ``overall_best_last`` and
-    ``<gap column> text`` (``"+1.234"``, ``"2 laps"``, ``"—"``) for display.
+    ``<column> text`` for the gap and time columns (``"+1.234"``, ``"2 laps"``, ``"—"``,
+    ``"3:27.123"``): what to display.
 
     Args:
         standings: one row per car (``STANDING_COLUMNS``).
@@ -133,6 +145,10 @@ def leaderboard(standings: pd.DataFrame, cars: pd.DataFrame) -> pd.DataFrame:
     none = board["Laps"].eq(0)
     for col in GAP_COLUMNS:
         board.loc[none, f"{col} text"] = ""
+    # Times as text once per data version (cached), not on every live refresh.
+    for col in TIME_COLUMNS:
+        fmt = sector_text if col in SECTOR_COLUMNS else lap_time_text
+        board[f"{col} text"] = [fmt(v) for v in board[col]]
     rank = board["class"].map(lambda c: class_sort_key(c)[0])
     return (board.assign(_rank=rank).sort_values(["_rank", "class", "Pos"], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))

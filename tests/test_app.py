@@ -43,9 +43,10 @@ def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
 
 
-def run_app(db: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
+def run_app(db: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, *,
+            video: Path | None = None) -> AppTest:
     monkeypatch.setenv("RACE_DB", str(db))
-    monkeypatch.setenv("RACE_BACKGROUND_VIDEO", str(db.parent / "no-video.mp4"))
+    monkeypatch.setenv("RACE_BACKGROUND_VIDEO", str(video or db.parent / "no-video.mp4"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page is not None and page != "pages/live.py":
@@ -214,6 +215,21 @@ def test_monitor_status_honest_when_not_running(sample_db: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_app(sample_db, monkeypatch)
     assert any("Live monitor: not running" in c.value for c in at.sidebar.caption)
+
+
+def test_background_video_only_when_the_file_exists_and_toggled_on(
+        sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(sample_db, monkeypatch)
+    assert not at.get("video") and at.toggle(key="pw_video").disabled
+    video = tmp_path / "background.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42")  # any bytes: the browser plays it
+    at = run_app(sample_db, monkeypatch, video=video)
+    assert_clean(at)
+    assert len(at.get("video")) == 1
+    assert any("opacity:0.4" in h.value for h in at.html)
+    at.toggle(key="pw_video").set_value(False).run()
+    assert_clean(at)
+    assert not at.get("video")
 
 
 def test_database_held_by_another_process_is_an_error_not_a_traceback(

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from race.presentation import CAR_PALETTE, driver_colour, flag_style, lap_time_text
+from race.presentation import (
+    CAR_PALETTE,
+    class_colour,
+    driver_colour,
+    escape,
+    flag_style,
+    lap_time_text,
+)
 
 FLAG_NAMES = {"FCY": "Full course yellow", "SF": "Safety car", "RF": "Red flag"}
 
@@ -63,6 +70,12 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
     fig = go.Figure()
     colours = car_colours(numbers)
     ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+
+    def on_chart(times: pd.Series) -> pd.Series:
+        # In-laps and driver-change laps are slow: pin their markers to the top edge so
+        # they stay visible when the axis ignores slow laps (hover gives the real time).
+        return times if y_range is None else times.clip(upper=y_range[1])
+
     for number in ordered:
         car = laps[laps["number"] == number]
         if car.empty:
@@ -78,19 +91,21 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         pit = car[car["in_lap"].fillna(False).astype(bool)]
         if len(pit):
             fig.add_trace(go.Scatter(
-                x=pit["elapsed_s"] / 3600, y=pit["lap_time_s"], mode="markers",
+                x=pit["elapsed_s"] / 3600, y=on_chart(pit["lap_time_s"]), mode="markers",
                 name=f"#{number} in-laps", legendgroup=number, showlegend=False,
                 marker={"symbol": "triangle-down", "size": 10, "color": colour,
-                        "line": {"width": 1, "color": "#ffffff"}},
-                text=[f"#{number} in-lap {lap}" for lap in pit["lap_number"]],
+                        "line": {"width": 1, "color": "#ffffff"}}, cliponaxis=False,
+                text=[f"#{number} in-lap {lap} · {lap_time_text(t)}" for lap, t in
+                      zip(pit["lap_number"], pit["lap_time_s"], strict=True)],
                 hoverinfo="text"))
         same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
             car["lap_number"].min())
         change = car[same]
         if len(change):
             fig.add_trace(go.Scatter(
-                x=change["elapsed_s"] / 3600, y=change["lap_time_s"], mode="markers",
-                name=f"#{number} driver changes", legendgroup=number, showlegend=False,
+                x=change["elapsed_s"] / 3600, y=on_chart(change["lap_time_s"]),
+                mode="markers", name=f"#{number} driver changes", legendgroup=number,
+                showlegend=False, cliponaxis=False,
                 marker={"symbol": "star", "size": 13, "color": colour,
                         "line": {"width": 1, "color": "#ffffff"}},
                 text=[f"#{number} lap {lap}: driver change → {d}" for lap, d in
@@ -190,6 +205,11 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
             hoverinfo="text"))
     _base_layout(fig, height=max(260, 24 * len(order) + 90), y_title="")
     fig.update_layout(barmode="overlay", bargap=0.25)
-    fig.update_yaxes(categoryorder="array", categoryarray=[labels[n] for n in order][::-1],
-                     autorange=True, type="category")
+    car_class = stints.drop_duplicates("number").set_index("number")["class"]
+    ticks = [labels[n] for n in order][::-1]
+    text = [f'<span style="color:{class_colour(car_class.get(n))}">'
+            f'{"<b>" if n == focus else ""}{escape(labels[n])}{"</b>" if n == focus else ""}'
+            "</span>" for n in order][::-1]
+    fig.update_yaxes(categoryorder="array", categoryarray=ticks, autorange=True,
+                     type="category", tickmode="array", tickvals=ticks, ticktext=text)
     return fig

@@ -39,12 +39,12 @@ def guard() -> Iterator[None]:
         yield
     except RaceDataError as exc:
         log.warning("page error: %s", exc)
-        st.error(f"{exc}\n\n{what_to_do(exc)}", icon="⚠️")
+        st.error(f"{exc}\n\n{what_to_do(exc)}", icon=":material/error:")
 
 
 def empty_state(text: str) -> None:
     """A friendly 'nothing here yet' message that says what to do next."""
-    st.info(text, icon="ℹ️")
+    st.info(text, icon=":material/info:")
 
 
 def require_race(sel: Selection) -> str:
@@ -64,38 +64,38 @@ def filter_classes(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     return frame[frame["class"].isin(list(classes))]
 
 
-def _gap_formatter(texts: dict) -> Callable[[object], str]:
+def _lookup_formatter(texts: dict) -> Callable[[object], str]:
     def fmt(value: object) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return texts.get("nan", "—")
-        return texts.get(float(value), "")
+            return texts.get("nan", " ")
+        return texts.get(float(value), " ")
     return fmt
 
 
 def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None,
                  time_columns: Sequence[str] = (), clock_columns: Sequence[str] = (),
-                 percent_columns: Sequence[str] = (), gap_columns: Sequence[str] = (),
-                 pinned: Sequence[str] = ("No.",), height: int | str = "auto",
-                 key: str | None = None) -> None:
+                 percent_columns: Sequence[str] = (), pinned: Sequence[str] = ("No.",),
+                 height: int | str = "auto", key: str | None = None) -> None:
     """A sortable table: numbers stay numeric (sorting works), shown as lap times / gaps.
 
-    ``frame`` must have ``number`` and ``class`` helper columns (class colours, focus row);
-    each gap column needs a ``<column> text`` helper holding what to show.
+    ``frame`` must have ``number`` and ``class`` helper columns (class colours, focus row).
+    A ``<column> text`` helper, when present, holds what to show for that column (gaps:
+    ``"2 laps"``); otherwise time / clock / percent columns are formatted here.
     """
     shown = [c for c in shown if c in frame.columns]
     data = frame[shown]
     formats: dict[str, object] = {c: lap_time_text for c in time_columns if c in shown}
     formats.update({c: clock_text for c in clock_columns if c in shown})
     formats.update({c: percent_text for c in percent_columns if c in shown})
-    for col in gap_columns:
-        if col in shown:
+    for col in shown:
+        if f"{col} text" in frame.columns:
             texts: dict = {}
-            for value, text in zip(frame[col], frame[f"{col} text"], strict=True):
-                key_ = "nan" if value is None or pd.isna(value) else float(value)
-                texts.setdefault(key_, text)
-            formats[col] = _gap_formatter(texts)
+            for value, text in zip(frame[col].to_numpy(), frame[f"{col} text"], strict=True):
+                texts.setdefault("nan" if pd.isna(value) else float(value), text)
+            formats[col] = _lookup_formatter(texts)
     css = table_css(frame, shown, focus)
-    styler = data.style.format(formats, na_rep="").apply(lambda _: css, axis=None)
+    # na_rep " ": an empty display value would show as "None".
+    styler = data.style.format(formats, na_rep=" ").apply(lambda _: css, axis=None)
     config: dict[str, object] = {c: st.column_config.Column(pinned=True) for c in pinned
                                  if c in shown}
     st.dataframe(styler, hide_index=True, width="stretch", height=height,

@@ -1,0 +1,202 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against
+``streamlit run app.py`` on a free port with a temporary database.
+
+Skipped (with the reason) when Playwright or /usr/bin/chromium is missing. One server and one
+browser for the module; screenshots of every page go to ``artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from race.queries import race_state
+from race.sample import load_sample_race
+from race.store import RaceStore
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts"
+NAV = {"Live": "pages/live.py", "Laps": "pages/laps.py", "Stints & pits": "pages/stints.py",
+       "Strategy": "pages/strategy.py", "Predictions": "pages/predictions.py",
+       "Anomalies": "pages/anomalies.py", "Data": "pages/data.py"}
+
+SERVER_LOG: dict[str, str] = {}
+
+pytestmark = pytest.mark.browser
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None or not CHROMIUM.exists():
+    pytest.skip("browser tests need Playwright for Python and Debian's Chromium at "
+                f"{CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {**os.environ, "RACE_DB": str(tmp / "race.duckdb"),
+           "RACE_BACKGROUND_VIDEO": str(tmp / "none.mp4"), "PYTHONUNBUFFERED": "1"}
+    SERVER_LOG["path"] = str(tmp / "server.log")
+    log = (tmp / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(tmp / 'server.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Page]:
+    if ARTIFACTS.exists():
+        for old in ARTIFACTS.glob("*.png"):
+            old.unlink()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def expected_counts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """Cars per class of the default sample race, from ``race.queries`` on our own copy
+    (the server holds its database file)."""
+    tmp = tmp_path_factory.mktemp("expected")
+    with RaceStore(tmp / "race.duckdb") as store:
+        result = load_sample_race(store, folder=tmp)
+        state = race_state(store, result.race_id)
+    return {str(k): int(v) for k, v in state.standings["class"].value_counts().items()}
+
+
+def settle(pg: Page) -> None:
+    """Wait until the script run is over (the 'running' indicator is gone)."""
+    pg.wait_for_load_state("networkidle")
+    pg.wait_for_timeout(300)
+    pg.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
+    pg.wait_for_timeout(300)
+
+
+def no_exception(pg: Page) -> None:
+    assert pg.locator('[data-testid="stException"]').count() == 0, \
+        pg.locator('[data-testid="stException"]').first.inner_text()
+
+
+def shot(pg: Page, name: str) -> None:
+    """Screenshot of the whole page: Streamlit scrolls inside its main block, so the
+    viewport is made as tall as the content first."""
+    size = pg.viewport_size
+    height = pg.evaluate("""() => Math.max(...Array.from(document.querySelectorAll(
+        '[data-testid="stMain"], [data-testid="stMainBlockContainer"]'),
+        e => e.scrollHeight))""")
+    if height > size["height"]:
+        pg.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 5000)})
+        pg.wait_for_timeout(800)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    pg.set_viewport_size(size)
+
+
+def test_01_deep_link_on_a_fresh_server_lands_in_the_frame(page: Page, server: str) -> None:
+    page.goto(f"{server}/laps")
+    settle(page)
+    no_exception(page)
+    expect(page.get_by_role("button", name="Load sample data")).to_be_visible()
+
+
+def test_02_empty_app_says_what_to_do(page: Page, server: str) -> None:
+    page.goto(server)
+    settle(page)
+    no_exception(page)
+    expect(page.get_by_text("No race in the database yet").first).to_be_visible()
+    shot(page, "00-empty")
+
+
+def test_03_load_sample_fills_the_leaderboard(page: Page, server: str,
+                                             expected_counts: dict[str, int]) -> None:
+    page.get_by_role("button", name="Load sample data").click()
+    page.locator(".pw-class").first.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page)
+    chips = page.locator(".pw-class")
+    shown = {chips.nth(i).get_attribute("data-class"):
+             int(chips.nth(i).get_attribute("data-cars")) for i in range(chips.count())}
+    assert shown == expected_counts
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    shot(page, "01-live")
+
+
+@pytest.mark.parametrize("title", [t for t in NAV if t != "Live"])
+def test_04_every_page_renders(page: Page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    settle(page)
+    no_exception(page)
+    expect(page.get_by_role("heading", name=title).first).to_be_visible()
+    shot(page, f"0{list(NAV).index(title) + 1}-{Path(NAV[title]).stem}")
+
+
+def test_05_focus_car_and_phone_width(page: Page, server: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Live", exact=True).click()
+    settle(page)
+    focus = page.locator('[data-testid="stSelectbox"]').filter(has_text="Focus car")
+    focus.click()
+    page.get_by_role("option").nth(3).click()
+    settle(page)
+    no_exception(page)
+    shot(page, "08-live-focus")
+    page.set_viewport_size({"width": 390, "height": 844})
+    settle(page)
+    no_exception(page)
+    expect(page.locator(".pw-flag")).to_be_visible()
+    shot(page, "09-live-phone")
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def test_06_server_log_has_no_traceback(server: str) -> None:
+    log = Path(SERVER_LOG["path"]).read_text()
+    assert "Traceback" not in log, log[-3000:]
