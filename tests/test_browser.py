@@ -29,7 +29,7 @@ NAV = {"Live": "pages/live.py", "Laps": "pages/laps.py", "Stints & pits": "pages
        "Strategy": "pages/strategy.py", "Predictions": "pages/predictions.py",
        "Anomalies": "pages/anomalies.py", "Data": "pages/data.py"}
 
-SERVER_LOG: dict[str, str] = {}
+SERVER: dict[str, Path] = {}  # the server's log and background-video paths
 
 pytestmark = pytest.mark.browser
 
@@ -54,8 +54,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "RACE_DB": str(tmp / "race.duckdb"),
-           "RACE_BACKGROUND_VIDEO": str(tmp / "none.mp4"), "PYTHONUNBUFFERED": "1"}
-    SERVER_LOG["path"] = str(tmp / "server.log")
+           "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"), "PYTHONUNBUFFERED": "1"}
+    SERVER["log"] = tmp / "server.log"
+    SERVER["video"] = tmp / "background.mp4"  # absent until test_07 writes it
     log = (tmp / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -197,6 +198,26 @@ def test_05_focus_car_and_phone_width(page: Page, server: str) -> None:
     page.set_viewport_size({"width": 1500, "height": 1000})
 
 
-def test_06_server_log_has_no_traceback(server: str) -> None:
-    log = Path(SERVER_LOG["path"]).read_text()
+def test_06_background_video_behind_the_content(page: Page, server: str) -> None:
+    expect(page.locator("video")).to_have_count(0)
+    SERVER["video"].write_bytes(b"\x00\x00\x00\x18ftypmp42")  # the browser may not play it
+    try:
+        page.reload()
+        settle(page)
+        no_exception(page)
+        layer = page.locator(".st-key-pw-bg-video")
+        expect(layer.locator("video")).to_have_count(1)
+        style = layer.evaluate("e => [getComputedStyle(e).opacity, getComputedStyle(e).position]")
+        assert style == ["0.4", "fixed"]
+        # Content stays usable on top of the video.
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Laps", exact=True).click()
+        settle(page)
+        expect(page.get_by_role("heading", name="Laps").first).to_be_visible()
+        shot(page, "10-laps-with-video")
+    finally:
+        SERVER["video"].unlink()
+
+
+def test_07_server_log_has_no_traceback(server: str) -> None:
+    log = SERVER["log"].read_text()
     assert "Traceback" not in log, log[-3000:]

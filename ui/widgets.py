@@ -116,6 +116,7 @@ def background_video(path: Path, enabled: bool) -> None:
         ".st-key-pw-bg-video{position:fixed;inset:0;z-index:0;pointer-events:none;"
         "opacity:0.4;overflow:hidden}"
         ".st-key-pw-bg-video video{width:100vw;height:100vh;object-fit:cover}"
+        ".st-key-pw-bg-video video::-webkit-media-controls{display:none !important}"
         ".stApp::before{content:'';position:fixed;inset:0;z-index:0;pointer-events:none;"
         "background:rgba(8,10,14,0.55)}"
         "[data-testid='stAppViewContainer'],[data-testid='stMain'],.stApp,"
