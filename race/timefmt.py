@@ -56,16 +56,22 @@ def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None]) ->
     if pc.any(bad).as_py():
         positions = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
         raise TimeFormatError(positions, [arr[int(i)].as_py() for i in positions[:3]])
-    colons = pc.replace_substring(pc.if_else(empty, "0", trimmed), "'", ":")
-    parts = pc.split_pattern(colons, ":")
-    counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-    numbers = pc.cast(pc.list_flatten(parts), pa.float64()).to_numpy(zero_copy_only=False)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    # Each part weighs 60 ** (its distance from the last part): H, M, S.mmm.
-    place = np.repeat(starts[1:], counts) - np.arange(len(numbers)) - 1
-    seconds = np.add.reduceat(numbers * 60.0 ** place, starts[:-1]) if len(numbers) else (
-        np.zeros(0))
-    ms = np.round(seconds * 1000.0)
+    filled = pc.if_else(empty, "0", trimmed)
+    if pc.any(pc.match_substring(filled, "'")).as_py():
+        filled = pc.replace_substring(filled, "'", ":")
+    parts = pc.split_pattern(filled, ":")
+    numbers = pc.cast(parts.values, pa.float64()).to_numpy(zero_copy_only=False)
+    ends = parts.offsets.to_numpy()
+    counts = np.diff(ends)
+    ends = ends[1:]
+    # The last part is seconds, the one before minutes, the one before that hours (the
+    # grammar allows at most three); summed as H·3600 + M·60 + S, left to right.
+    seconds = numbers[ends - 1] if len(numbers) else np.zeros(0)
+    minutes = np.where(counts >= 2, numbers[np.maximum(ends - 2, 0)], 0.0) if len(
+        numbers) else np.zeros(0)
+    hours = np.where(counts >= 3, numbers[np.maximum(ends - 3, 0)], 0.0) if len(
+        numbers) else np.zeros(0)
+    ms = np.round((hours * 3600.0 + minutes * 60.0 + seconds) * 1000.0)
     ms[empty.to_numpy(zero_copy_only=False)] = np.nan
     return ms
 

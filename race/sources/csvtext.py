@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -15,17 +16,24 @@ import pyarrow.csv as pacsv
 from race.errors import ParseError
 
 BOM = b"\xef\xbb\xbf"
+_BLANK = re.compile(rb"\s*")  # fullmatch stops at the first non-blank byte
+# Blocks read in parallel by pyarrow's CSV reader (rows never span lines in these exports).
+_BLOCK_BYTES = 1 << 20
 
 
-def decode_check(data: bytes, source: str) -> bytes:
+def decode_check(data: bytes, source: str, *, check_utf8: bool = True) -> bytes:
     """Return the bytes without BOM after checking they are non-empty UTF-8 text.
+
+    Args:
+        check_utf8: decode the whole file to check it is UTF-8 (skip it when the CSV reader
+            checks anyway and calls ``utf8_check`` on failure).
 
     Raises:
         ParseError: empty, binary (NUL bytes) or not UTF-8, naming the line.
     """
     if data.startswith(BOM):
         data = data[len(BOM):]
-    if not data.strip():
+    if _BLANK.fullmatch(data):
         raise ParseError("the file is empty", source=source)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError("UTF-16 text, not UTF-8: save the file as UTF-8", source=source,
@@ -34,12 +42,8 @@ def decode_check(data: bytes, source: str) -> bytes:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise ParseError("binary content (NUL byte): not a CSV text file", source=source,
                          line=line)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
-                         "UTF-8", source=source, line=line) from None
+    if check_utf8:
+        utf8_check(data, source)
     # A results site's error page or a feed's payload saved under a .csv name.
     start = data.lstrip()[:1]
     if start == b"<":
@@ -49,6 +53,16 @@ def decode_check(data: bytes, source: str) -> bytes:
         raise ParseError("a JSON document, not a CSV export (the JSON twin of the file?)",
                          source=source, line=1)
     return data
+
+
+def utf8_check(data: bytes, source: str) -> None:
+    """Raise a ParseError naming the line of the first byte that is not UTF-8, if any."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
+                         "UTF-8", source=source, line=line) from None
 
 
 def sniff_separator(header: bytes, source: str) -> str:
@@ -89,10 +103,11 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
     Raises:
         ParseError: not text, no header, or a row with the wrong number of fields.
     """
-    data = decode_check(data, source)
+    data = decode_check(data, source, check_utf8=allow_short_rows)
     first_nl = data.find(b"\n")
     header = data if first_nl < 0 else data[:first_nl]
     sep = sniff_separator(header, source)
+    utf8_check(header, source)
     raw_names = next(csv.reader([header.decode("utf-8").rstrip("\r")], delimiter=sep))
     names = [n.strip() or f"_unnamed_{i}" for i, n in enumerate(raw_names)]
     if len(set(names)) != len(names):
@@ -111,7 +126,8 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(block_size=1 << 26, column_names=names, skip_rows=1),
+            read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=names,
+                                           skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid,
                                               newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
@@ -119,11 +135,16 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
                 check_utf8=True),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        utf8_check(data, source)  # the reader checks UTF-8 too, without naming the line
         raise ParseError(f"unreadable CSV: {str(exc).splitlines()[0]}", source=source) from None
     if bad_rows:
-        text, expected, actual = bad_rows[0]
-        offset = data.find(text.encode("utf-8")) if text else -1
-        number = data[:offset].count(b"\n") + 1 if offset >= 0 else None
+        # Blocks are read in parallel: report the first bad row in file order.
+        located = []
+        for text, expected, actual in bad_rows[:100]:
+            offset = data.find(text.encode("utf-8")) if text else -1
+            located.append((offset if offset >= 0 else len(data), expected, actual))
+        offset, expected, actual = min(located)
+        number = data[:offset].count(b"\n") + 1 if offset < len(data) else None
         raise ParseError(f"{actual} fields where the header has {expected} "
                          f"(truncated row or wrong separator?); {len(bad_rows)} such row(s)",
                          source=source, line=number)

@@ -7,6 +7,9 @@ Pure: bytes in, DataFrame out. Errors name the file, line and column.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +20,7 @@ from race.schema import FLAG_CODES, LAP_SOURCE_COLUMNS, REQUIRED_LAP_HEADERS
 from race.sources.csvtext import read_text_table
 from race.timefmt import TimeFormatError, parse_times_ms
 
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _INT_PATTERN = r"^\s*\d+\s*$"
 _FLOAT_PATTERN = r"^\s*\d+(\.\d+)?\s*$"
 
@@ -46,7 +50,23 @@ def _column_as(table: pa.Table, header: str, kind: str, source: str,
                         "a whole number" if kind == "int" else "a number")
         nulled = pc.if_else(empty, pa.scalar(None, pa.string()), text)
         return pc.cast(nulled, pa.float64()).to_numpy(zero_copy_only=False)
-    return text  # text
+    if kind == "flag":
+        ok = pc.is_in(text, pa.array(["", "B"]))
+        if not pc.all(ok).as_py():
+            pos = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+            raise _fail(source, lines, pos, header, text[int(pos[0])].as_py(), "'B' or empty")
+        return pc.equal(text, "B").to_numpy(zero_copy_only=False)
+    # Text: an object array, None where the field is empty.
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text).to_numpy(
+        zero_copy_only=False)
+
+
+def _kind(column: str, dtype: str) -> str:
+    if column == "crossing_in_pit":
+        return "flag"
+    if dtype == "DOUBLE":
+        return "time" if column.endswith("_s") else "float"
+    return "int" if dtype in ("INTEGER", "SMALLINT") else "text"
 
 
 def parse_lap_file(data: bytes, source: str = "<laps>") -> pd.DataFrame:
@@ -72,32 +92,23 @@ def parse_lap_file(data: bytes, source: str = "<laps>") -> pd.DataFrame:
                          "(Analysis / Time Cards)", source=source, line=1)
     if table.num_rows == 0:
         raise ParseError("the file has a header but no laps", source=source, line=2)
-    out: dict[str, object] = {}
-    for header, column, dtype in LAP_SOURCE_COLUMNS:
-        if header not in table.column_names:
-            out[column] = np.full(table.num_rows, np.nan) if dtype == "DOUBLE" else None
-            continue
-        if column == "crossing_in_pit":
-            text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
-            ok = pc.is_in(text, pa.array(["", "B"]))
-            if not pc.all(ok).as_py():
-                pos = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
-                raise _fail(source, lines, pos, header, text[int(pos[0])].as_py(),
-                            "'B' or empty")
-            out[column] = pc.equal(text, "B").to_numpy(zero_copy_only=False)
-        elif dtype == "DOUBLE":
-            kind = "time" if column.endswith("_s") else "float"
-            out[column] = _column_as(table, header, kind, source, lines)
-        elif dtype in ("INTEGER", "SMALLINT"):
-            out[column] = _column_as(table, header, "int", source, lines)
-        else:
-            out[column] = _column_as(table, header, "text", source, lines)
-    frame = pd.DataFrame({k: (v.to_pandas() if isinstance(v, pa.Array) else v)
-                          for k, v in out.items()})
-    for column in ("number", "driver_name", "class", "team", "manufacturer", "group_code",
-                   "flag"):
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-        frame.loc[frame[column] == "", column] = None
+    # Columns convert independently and pyarrow's kernels release the GIL: use the cores.
+    # Results are taken in declared order, so the first bad column is the one reported.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        futures = {column: pool.submit(_column_as, table, header, _kind(column, dtype),
+                                       source, lines)
+                   for header, column, dtype in LAP_SOURCE_COLUMNS
+                   if header in table.column_names}
+        out: dict[str, object] = {}
+        for _header, column, dtype in LAP_SOURCE_COLUMNS:
+            if column in futures:
+                out[column] = futures[column].result()
+            else:
+                out[column] = (np.full(table.num_rows, np.nan) if dtype == "DOUBLE"
+                               else np.full(table.num_rows, None, dtype=object))
+    # Text stays object dtype with None for empty fields (no string-dtype inference).
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object, copy=False) if v.dtype == object
+                          else v for k, v in out.items()}, copy=False)
     frame["source_line"] = lines
     validate_laps(frame, source)
     for column in ("driver_number", "lap_number"):
