@@ -16,6 +16,7 @@ from race.presentation import clock_text, lap_time_text, percent_text, table_css
 from ui.state import Selection
 
 log = logging.getLogger(__name__)
+MISSING = "—"
 
 
 def what_to_do(exc: RaceDataError) -> str:
@@ -67,8 +68,8 @@ def filter_classes(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
 def _lookup_formatter(texts: dict) -> Callable[[object], str]:
     def fmt(value: object) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return texts.get("nan", " ")
-        return texts.get(float(value), " ")
+            return texts.get("nan") or MISSING
+        return texts.get(float(value)) or MISSING
     return fmt
 
 
@@ -94,8 +95,8 @@ def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None
                 texts.setdefault("nan" if pd.isna(value) else float(value), text)
             formats[col] = _lookup_formatter(texts)
     css = table_css(frame, shown, focus)
-    # na_rep " ": an empty display value would show as "None".
-    styler = data.style.format(formats, na_rep=" ").apply(lambda _: css, axis=None)
+    # A missing value shows as "—": an empty or blank display value would read "None".
+    styler = data.style.format(formats, na_rep=MISSING).apply(lambda _: css, axis=None)
     config: dict[str, object] = {c: st.column_config.Column(pinned=True) for c in pinned
                                  if c in shown}
     st.dataframe(styler, hide_index=True, width="stretch", height=height,
