@@ -59,8 +59,8 @@ def race_choices(races: pd.DataFrame) -> pd.DataFrame:
 # -- live leaderboard ------------------------------------------------------------------------
 # Most read first (a phone shows the first few columns; Pos and No. stay pinned).
 LEADERBOARD_COLUMNS = [
-    "Pos", "No.", "PIC", "Driver", "Gap", "Int", "Last", "Laps", "Class", "Class gap",
-    "Class int", "Best", "S1", "S2", "S3", "Pits", "Stint", "Last stop", "Status", "Team", "Car",
+    "Pos", "No.", "PIC", "Driver", "Gap", "Int", "Last", "Laps", "Status", "Class", "Class gap",
+    "Class int", "Best", "S1", "S2", "S3", "Pits", "Stint", "Last stop", "Team", "Car",
 ]
 TIME_COLUMNS = ("Last", "Best", "S1", "S2", "S3", "Last stop")
 SECTOR_COLUMNS = ("S1", "S2", "S3")

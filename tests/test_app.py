@@ -174,6 +174,22 @@ def test_time_slider_shows_the_race_as_of_t(sample_db: Path,
     assert "elapsed 1:00:00" in " ".join(h.value for h in at.html)
 
 
+def test_purple_last_lap_right_after_the_fastest_lap(sample_db: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(sample_db, monkeypatch)
+    with RaceStore(sample_db) as store:
+        laps = store.table("laps", selected(at).race_id, ["lap_number", "lap_time_s",
+                                                          "elapsed_s"])
+    fastest = laps[laps["lap_number"] > 1].sort_values("lap_time_s").iloc[0]
+    minute = int(fastest["elapsed_s"] // 60) + 1  # within a lap of the fastest lap
+    at.toggle(key="pw_replay").set_value(True).run()
+    at.select_slider(key="pw_replay_t").set_value(minute).run()
+    assert_clean(at)
+    styles = at.dataframe[0].proto.arrow_data.styler.styles
+    assert "#7b1fa2" in styles  # purple: fastest lap of the race so far
+    assert "#1b873f" in styles  # green: someone's personal best
+
+
 def test_focus_car_is_highlighted_and_charted(sample_db: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_app(sample_db, monkeypatch)
