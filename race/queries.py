@@ -32,8 +32,9 @@ class RaceState:
 
 def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
     """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls."""
-    store.race(race_id)
     laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS)
+    if laps.empty:
+        store.race(race_id)  # NotFoundError naming the known races when there is no such race
     periods = store.table("flag_periods", race_id)
     # The official entry list (IMSA results) also names cars that never completed a lap.
     entries = store.table("classification", race_id, ["number", "class", "team"])

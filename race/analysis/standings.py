@@ -8,7 +8,7 @@ Only crossings at or before t are used, so the same function serves replays and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,11 @@ class PreparedLaps:
     car_median_lap_s: pd.Series
     # Entered cars with no lap in the file (``number, class, team``): listed last, 0 laps.
     entries: pd.DataFrame | None = None
+    # Per-car lookups every call needs, computed once by ``prepare_laps``: each row's car,
+    # the cars in order (with their first row's class, team, …) and each car's crossings.
+    numbers: np.ndarray | None = None
+    cars: pd.DataFrame | None = None
+    crossings: dict[str, np.ndarray] | None = None
 
 
 def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame,
@@ -70,8 +75,25 @@ def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame,
         missing = entries[~entries["number"].isin(laps["number"])]
         missing = missing.reindex(columns=["number", "class", "team"]).drop_duplicates(
             "number").reset_index(drop=True)
+    missing = missing if missing is not None and len(missing) else None
+    numbers, cars, crossings = _car_lookups(laps, missing)
     return PreparedLaps(laps, periods, float(ff.min()) if len(ff) else None, medians,
-                        missing if missing is not None and len(missing) else None)
+                        missing, numbers, cars, crossings)
+
+
+def _car_lookups(laps: pd.DataFrame, entries: pd.DataFrame | None,
+                 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, np.ndarray]]:
+    """Each row's car, one row per car (first-row identity, then entries without laps) and
+    each car's crossing times from its first lap on (rows are sorted by car then lap)."""
+    numbers = laps["number"].to_numpy(dtype=object)
+    first = np.ones(len(numbers), dtype=bool)
+    first[1:] = numbers[1:] != numbers[:-1]
+    first_rows = np.flatnonzero(first)
+    cars = laps.iloc[first_rows][["number", "class", "team", "manufacturer", "driver_name"]]
+    if entries is not None:
+        cars = pd.concat([cars, entries], ignore_index=True)
+    elapsed = laps["elapsed_s"].to_numpy()
+    return numbers, cars, {numbers[i]: elapsed[i:] for i in first_rows}
 
 
 def _gap_strings(laps_behind: np.ndarray, gap_s: np.ndarray) -> list[object]:
@@ -128,7 +150,11 @@ def standings_at(prepared: PreparedLaps, t_s: float | None = None) -> tuple[pd.D
     elapsed = laps["elapsed_s"].to_numpy()
     if t_s is None:
         t_s = float(elapsed.max()) if len(elapsed) else 0.0
-    number = laps["number"].to_numpy()
+    if prepared.numbers is None:  # built by hand, not by prepare_laps
+        prepared = replace(prepared, **dict(zip(("numbers", "cars", "crossings"),
+                                                _car_lookups(laps, prepared.entries),
+                                                strict=True)))
+    number = prepared.numbers
     done = elapsed <= t_s
     next_same = np.zeros(len(laps), dtype=bool)
     next_same[:-1] = number[1:] == number[:-1]
@@ -136,11 +162,7 @@ def standings_at(prepared: PreparedLaps, t_s: float | None = None) -> tuple[pd.D
     next_done[:-1] = done[1:]
     last_idx = np.flatnonzero(done & ~(next_same & next_done))
     last = laps.iloc[last_idx]
-    all_cars = laps.drop_duplicates("number")[["number", "class", "team", "manufacturer",
-                                               "driver_name"]]
-    if prepared.entries is not None:
-        all_cars = pd.concat([all_cars, prepared.entries], ignore_index=True)
-    frame = all_cars.merge(last, on="number", how="left", suffixes=("_car", ""))
+    frame = prepared.cars.merge(last, on="number", how="left", suffixes=("_car", ""))
     for col in ("class", "team", "manufacturer", "driver_name"):
         frame[col] = frame[col].fillna(frame[f"{col}_car"])
     frame["laps"] = frame["lap_number"].fillna(0).astype(int)
@@ -149,8 +171,7 @@ def standings_at(prepared: PreparedLaps, t_s: float | None = None) -> tuple[pd.D
                               ascending=[False, True, True], kind="stable").reset_index(drop=True)
     # Each car's crossing time of every lap, for gaps at equal lap count.
     # (rows are sorted by car then lap, so a car's lap k crossing is at its first row + k − 1)
-    cars, first_rows = np.unique(number, return_index=True)
-    lap_times = {car: elapsed[i:] for car, i in zip(cars, first_rows, strict=True)}
+    lap_times = prepared.crossings
     lead_laps, lead_gap, ahead_laps, ahead_gap = _gaps(frame, lap_times, np.zeros(len(frame)))
     cls = frame["class"].to_numpy()
     c_lead_laps, c_lead_gap, c_ahead_laps, c_ahead_gap = _gaps(frame, lap_times, cls)
