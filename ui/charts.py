@@ -2,6 +2,7 @@
 
 Race time is on the x axis in hours so flag periods can be shaded; colours come from
 ``race.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top.
+Plotly renders labels and hover text as HTML: names and numbers from files are escaped.
 """
 
 from __future__ import annotations
@@ -81,21 +82,21 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         if car.empty:
             continue
         colour, is_focus = colours[number], number == focus
-        text = [f"#{number} lap {lap} · {lap_time_text(t)} · {d}" for lap, t, d in
+        text = [f"#{escape(number)} lap {lap} · {lap_time_text(t)} · {escape(d)}" for lap, t, d in
                 zip(car["lap_number"], car["lap_time_s"], car["driver_name"], strict=True)]
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car["lap_time_s"], mode="lines+markers",
-            name=f"#{number}", legendgroup=number, text=text, hoverinfo="text",
+            name=f"#{escape(number)}", legendgroup=number, text=text, hoverinfo="text",
             line={"color": colour, "width": 3.5 if is_focus else 1.4},
             marker={"size": 4 if is_focus else 3}, opacity=1.0 if is_focus else 0.85))
         pit = car[car["in_lap"].fillna(False).astype(bool)]
         if len(pit):
             fig.add_trace(go.Scatter(
                 x=pit["elapsed_s"] / 3600, y=on_chart(pit["lap_time_s"]), mode="markers",
-                name=f"#{number} in-laps", legendgroup=number, showlegend=False,
+                name=f"#{escape(number)} in-laps", legendgroup=number, showlegend=False,
                 marker={"symbol": "triangle-down", "size": 10, "color": colour,
                         "line": {"width": 1, "color": "#ffffff"}}, cliponaxis=False,
-                text=[f"#{number} in-lap {lap} · {lap_time_text(t)}" for lap, t in
+                text=[f"#{escape(number)} in-lap {lap} · {lap_time_text(t)}" for lap, t in
                       zip(pit["lap_number"], pit["lap_time_s"], strict=True)],
                 hoverinfo="text"))
         same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
@@ -104,11 +105,11 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         if len(change):
             fig.add_trace(go.Scatter(
                 x=change["elapsed_s"] / 3600, y=on_chart(change["lap_time_s"]),
-                mode="markers", name=f"#{number} driver changes", legendgroup=number,
+                mode="markers", name=f"#{escape(number)} driver changes", legendgroup=number,
                 showlegend=False, cliponaxis=False,
                 marker={"symbol": "star", "size": 13, "color": colour,
                         "line": {"width": 1, "color": "#ffffff"}},
-                text=[f"#{number} lap {lap}: driver change → {d}" for lap, d in
+                text=[f"#{escape(number)} lap {lap}: driver change → {escape(d)}" for lap, d in
                       zip(change["lap_number"], change["driver_name"], strict=True)],
                 hoverinfo="text"))
     shapes, legend = _period_shapes(periods)
@@ -133,10 +134,10 @@ def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str
         if car.empty:
             continue
         fig.add_trace(go.Scatter(
-            x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=f"#{number}",
+            x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=f"#{escape(number)}",
             line={"color": colours[number], "width": 3.5 if number == focus else 1.6,
                   "shape": "hv"},
-            text=[f"#{number} lap {lap}: P{p}" for lap, p in
+            text=[f"#{escape(number)} lap {lap}: P{p}" for lap, p in
                   zip(car["lap_number"], car[column], strict=True)], hoverinfo="text"))
     shapes, _ = _period_shapes(periods)
     _base_layout(fig, height=380, y_title="class position" if in_class else "position")
@@ -156,9 +157,10 @@ def gap_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | No
         if car.empty:
             continue
         fig.add_trace(go.Scatter(
-            x=car["elapsed_s"] / 3600, y=car["class_gap_s"], mode="lines", name=f"#{number}",
+            x=car["elapsed_s"] / 3600, y=car["class_gap_s"], mode="lines",
+            name=f"#{escape(number)}",
             line={"color": colours[number], "width": 3.5 if number == focus else 1.6},
-            text=[f"#{number} lap {lap}: +{lap_time_text(g)}" for lap, g in
+            text=[f"#{escape(number)} lap {lap}: +{lap_time_text(g)}" for lap, g in
                   zip(car["lap_number"], car["class_gap_s"], strict=True)],
             hoverinfo="text"))
     shapes, _ = _period_shapes(periods)
@@ -177,11 +179,11 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
         order: car numbers top to bottom.
     """
     fig = go.Figure()
-    labels = {n: f"#{n}" for n in order}
+    labels = {n: f"#{n}" for n in order}  # category values; shown via escaped ticktext
     stints = stints[stints["number"].isin(order)]
     for driver_number, group in stints.groupby("driver_number", sort=True):
         duration = (group["end_s"] - group["start_s"]) / 3600
-        hover = [f"#{n} stint {s}: {d} · laps {a}–{b} · {lap_time_text(e - st)}"
+        hover = [f"#{escape(n)} stint {s}: {escape(d)} · laps {a}–{b} · {lap_time_text(e - st)}"
                  for n, s, d, a, b, st, e in zip(
                      group["number"], group["stint_number"], group["driver_name"],
                      group["first_lap"], group["last_lap"], group["start_s"], group["end_s"],
@@ -200,7 +202,7 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
             x=stops["pit_in_elapsed_s"] / 3600, y=stops["number"].map(labels), mode="markers",
             name="pit stop", marker={"symbol": "line-ns-open", "size": 14,
                                      "color": "#ffffff", "line": {"width": 2}},
-            text=[f"#{n} stop {k}: {lap_time_text(p)}" for n, k, p in zip(
+            text=[f"#{escape(n)} stop {k}: {lap_time_text(p)}" for n, k, p in zip(
                 stops["number"], stops["stop_number"], stops["pit_time_s"], strict=True)],
             hoverinfo="text"))
     _base_layout(fig, height=max(260, 24 * len(order) + 90), y_title="")
