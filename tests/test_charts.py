@@ -56,6 +56,6 @@ def test_position_gap_and_gantt_figures() -> None:
     stops = pd.DataFrame({"number": ["7"], "stop_number": [1], "pit_in_elapsed_s": [630.0],
                           "pit_time_s": [65.0]})
     gantt = charts.stint_gantt(stints, stops, ["7", "<8>"], focus="7")
-    assert [t.name for t in gantt.data] == ["driver 1", "driver 2", "pit stop"]
+    assert [t.name for t in gantt.data] == ["driver 1", "driver 2", "focus car", "pit stop"]
     ticks = " ".join(gantt.layout.yaxis.ticktext)
     assert "&lt;8&gt;" in ticks and "<b>#7</b>" in ticks

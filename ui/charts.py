@@ -188,14 +188,21 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
                      group["number"], group["stint_number"], group["driver_name"],
                      group["first_lap"], group["last_lap"], group["start_s"], group["end_s"],
                      strict=True)]
-        line_width = [2.5 if n == focus else 0.5 for n in group["number"]]
-        line_colour = ["#ffd600" if n == focus else "#0e1117" for n in group["number"]]
         fig.add_trace(go.Bar(
             y=group["number"].map(labels), x=duration, base=group["start_s"] / 3600,
             orientation="h", name=f"driver {int(driver_number)}",
             marker={"color": driver_colour(driver_number),
-                    "line": {"width": line_width, "color": line_colour}},
+                    "line": {"width": 0.5, "color": "#0e1117"}},
             text=hover, hoverinfo="text", textposition="none"))
+    mine = stints[stints["number"] == focus]
+    if len(mine):
+        # The focus car outlined by one extra trace: per-bar outline colours are slow
+        # to validate in Plotly (~100 ms on a 24 h race).
+        fig.add_trace(go.Bar(
+            y=mine["number"].map(labels), x=(mine["end_s"] - mine["start_s"]) / 3600,
+            base=mine["start_s"] / 3600, orientation="h", name="focus car", hoverinfo="skip",
+            marker={"color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": "#ffd600"}},
+            showlegend=False))
     stops = stops[stops["number"].isin(order)]
     if len(stops):
         fig.add_trace(go.Scatter(
