@@ -146,7 +146,26 @@ INGEST_LOG = Table("ingest_log", (
     ("rows", "INTEGER"), ("message", "VARCHAR"),
 ), ("ingest_id",))
 
+# A race followed on a live feed: where it is polled, how the polls went, and the lap
+# tracker's state (JSON) so ingestion resumes exactly after a restart. ``revision`` grows
+# with every write; a writer holding an older revision reloads first (race.live.session).
+LIVE_STATE = Table("live_state", (
+    ("race_id", "VARCHAR"), ("source", "VARCHAR"), ("url", "VARCHAR"), ("flag_url", "VARCHAR"),
+    ("revision", "BIGINT"), ("active", "BOOLEAN"), ("polls_ok", "INTEGER"),
+    ("polls_failed", "INTEGER"), ("last_poll_at", "TIMESTAMP"), ("last_status", "VARCHAR"),
+    ("last_message", "VARCHAR"), ("clock_s", "DOUBLE"), ("flag", "VARCHAR"),
+    ("tracker", "VARCHAR"), ("updated_at", "TIMESTAMP"),
+), ("race_id",))
+
+# Live laps waiting for the official file: reason lap_time_unknown (the car gained 2+ laps
+# between polls), elapsed_estimated, pit_time_estimated (measured between polls),
+# pit_stop_unseen. Cleared when the official file backfills the lap.
+LIVE_BACKFILL = Table("live_backfill", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("lap_number", "INTEGER"),
+    ("reason", "VARCHAR"), ("created_at", "TIMESTAMP"),
+), ("race_id", "number", "lap_number", "reason"))
+
 # Tables whose rows belong to one race and are replaced as a whole by an import.
 RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
-               WEATHER)
+               WEATHER, LIVE_STATE, LIVE_BACKFILL)
 ALL_TABLES = (*RACE_TABLES, INGEST_LOG)

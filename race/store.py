@@ -14,16 +14,52 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 
 from race.errors import NotFoundError, StoreError
-from race.schema import ALL_TABLES, INGEST_LOG, RACE_TABLES, Table
+from race.schema import (
+    ALL_TABLES,
+    CARS,
+    DRIVERS,
+    FLAG_PERIODS,
+    INGEST_LOG,
+    LAPS,
+    LIVE_BACKFILL,
+    LIVE_STATE,
+    PIT_STOPS,
+    RACE_TABLES,
+    RACES,
+    STINTS,
+    Table,
+)
+
+if TYPE_CHECKING:
+    from race.live.race import StoreDelta
 
 log = logging.getLogger(__name__)
 TABLES = {t.name: t for t in ALL_TABLES}
 EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
+
+
+SMALL_INSERT_ROWS = 64
+
+
+def _params(frame: pd.DataFrame) -> list[object]:
+    """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters."""
+    out: list[object] = []
+    for value in frame.to_numpy(dtype=object).ravel():
+        if value is None or value is pd.NA or value is pd.NaT or (
+                isinstance(value, float) and value != value):
+            out.append(None)
+        elif hasattr(value, "item"):
+            item = value.item()
+            out.append(None if isinstance(item, float) and item != item else item)
+        else:
+            out.append(value)
+    return out
 
 
 def _now() -> datetime:
@@ -96,15 +132,26 @@ class RaceStore:
 
     # -- writes --------------------------------------------------------------------------
     @staticmethod
-    def _insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame) -> None:
-        """Bulk insert a DataFrame, cast to the declared columns (missing ones are NULL)."""
+    def _insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
+                verb: str = "INSERT") -> None:
+        """Bulk insert a DataFrame, cast to the declared columns (missing ones are NULL).
+
+        ``verb`` may be ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` (upserts by primary key).
+        """
         if frame is None or frame.empty:
             return
         present = [c for c in table.names if c in frame.columns]
+        if len(frame) <= SMALL_INSERT_ROWS:
+            # A few rows (a live poll): parameterised VALUES beat registering a DataFrame.
+            names = ", ".join(f'"{c}"' for c in present)
+            row = "(" + ", ".join("?" * len(present)) + ")"
+            cur.execute(f"{verb} INTO {table.name} ({names}) VALUES "
+                        + ", ".join([row] * len(frame)), _params(frame[present]))
+            return
         cur.register("_staged", frame[present])
         select = ", ".join(f'"{c}"' if c in present else "NULL" for c in table.names)
         try:
-            cur.execute(f"INSERT INTO {table.name} SELECT {select} FROM _staged")
+            cur.execute(f"{verb} INTO {table.name} SELECT {select} FROM _staged")
         finally:
             cur.unregister("_staged")
 
@@ -153,12 +200,20 @@ class RaceStore:
                    rows: int = 0, message: str = "", started_at: datetime | None = None) -> int:
         """Record one ingestion run (import, poll, replay) in the ingest log; returns its id."""
         with self._write_lock:
-            cur = self._con.cursor()
-            ingest_id = cur.execute("SELECT nextval('ingest_seq')").fetchone()[0]
-            cur.execute(
-                f"INSERT INTO {INGEST_LOG.name} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [ingest_id, started_at or _now(), _now(), kind, source, race_id, status,
-                 rows, message[:2000]])
+            return self._log_row(self._con.cursor(), kind=kind, source=source, status=status,
+                                 race_id=race_id, rows=rows, message=message,
+                                 started_at=started_at)
+
+    @staticmethod
+    def _log_row(cur: duckdb.DuckDBPyConnection, *, kind: str, source: str, status: str,
+                 race_id: str | None, rows: int, message: str,
+                 started_at: datetime | None) -> int:
+        """Insert one ingest-log row with ``cur`` (inside the caller's transaction, if any)."""
+        ingest_id = cur.execute(
+            f"INSERT INTO {INGEST_LOG.name} VALUES (nextval('ingest_seq'), ?, ?, ?, ?, ?, ?, ?, "
+            "?) RETURNING ingest_id",
+            [started_at or _now(), _now(), kind, source, race_id, status, rows,
+             message[:2000]]).fetchall()[0][0]
         return int(ingest_id)
 
     # -- reads ---------------------------------------------------------------------------
@@ -225,3 +280,157 @@ class RaceStore:
         else:
             frame.to_parquet(out, index=False)
         return len(frame)
+
+    # -- live ingestion (race.live) ------------------------------------------------------
+    def create_live_race(self, race_id: str, race: dict, *, source: str, url: str,
+                         flag_url: str | None = None) -> None:
+        """Create the races row (unless the race exists) and its live_state row (unless
+        present) for a race followed on a live feed; ``race`` holds ``races`` columns."""
+        with self.transaction() as cur:
+            if not cur.execute("SELECT 1 FROM races WHERE race_id = ?", [race_id]).fetchall():
+                row = {**race, "race_id": race_id, "imported_at": _now()}
+                self._insert(cur, RACES, pd.DataFrame([row]))
+            if not cur.execute("SELECT 1 FROM live_state WHERE race_id = ?",
+                               [race_id]).fetchall():
+                cur.execute(
+                    "INSERT INTO live_state (race_id, source, url, flag_url, revision, active, "
+                    "polls_ok, polls_failed, updated_at) VALUES (?, ?, ?, ?, 0, true, 0, 0, ?)",
+                    [race_id, source, url, flag_url, _now()])
+
+    def live_state(self, race_id: str) -> dict | None:
+        """The live_state row of a race as a dict (``tracker`` is JSON text), or None."""
+        frame = self._con.cursor().execute(
+            "SELECT * FROM live_state WHERE race_id = ?", [race_id]).df()
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def live_states(self) -> pd.DataFrame:
+        """Every race followed live, most recently polled first (without tracker JSON)."""
+        cols = ", ".join(f'"{c}"' for c in LIVE_STATE.names if c != "tracker")
+        return self._con.cursor().execute(
+            f"SELECT {cols} FROM live_state ORDER BY updated_at DESC NULLS LAST").df()
+
+    def set_live_active(self, race_id: str, active: bool) -> None:
+        """Mark a live race as followed (True) or finished/stopped (False)."""
+        with self.transaction() as cur:
+            cur.execute("UPDATE live_state SET active = ?, updated_at = ? WHERE race_id = ?",
+                        [active, _now(), race_id])
+
+    def backfill_markers(self, race_id: str) -> pd.DataFrame:
+        """Live laps waiting for the official file (number, lap_number, reason)."""
+        return self.table("live_backfill", race_id, ["number", "lap_number", "reason"])
+
+    @classmethod
+    def _update(cls, cur: duckdb.DuckDBPyConnection, table: Table,
+                frame: pd.DataFrame) -> None:
+        """Update stored rows from a frame holding their key and new values (all columns
+        of the frame that the table declares; the key is the table's primary key)."""
+        if frame is None or frame.empty:
+            return
+        present = [c for c in table.names if c in frame.columns]
+        values = [c for c in present if c not in table.key]
+        assignments = ", ".join(f'"{c}" = v."{c}"' for c in values)
+        match = " AND ".join(f'{table.name}."{k}" = v."{k}"' for k in table.key)
+        names = ", ".join(f'"{c}"' for c in present)
+        if len(frame) <= SMALL_INSERT_ROWS:
+            row = "(" + ", ".join("?" * len(present)) + ")"
+            cur.execute(f"UPDATE {table.name} SET {assignments} FROM (VALUES "
+                        + ", ".join([row] * len(frame)) + f") v({names}) WHERE {match}",
+                        _params(frame[present]))
+            return
+        cur.register("_changes", frame[present])
+        try:
+            cur.execute(f"UPDATE {table.name} SET {assignments} FROM _changes v WHERE {match}")
+        finally:
+            cur.unregister("_changes")
+
+    @staticmethod
+    def _revision_conflict(cur: duckdb.DuckDBPyConnection, race_id: str,
+                           revision: int) -> LiveStateConflict:
+        rows = cur.execute("SELECT revision FROM live_state WHERE race_id = ?",
+                           [race_id]).fetchall()
+        found = rows[0][0] if rows else None
+        return LiveStateConflict(
+            f"live race {race_id} changed since it was loaded (revision {found}, expected "
+            f"{revision}): reload it")
+
+    def apply_live_delta(self, delta: StoreDelta, *, revision: int, tracker: str,
+                         status: str, message: str, source: str, clock_s: float | None,
+                         flag: str | None, started_at: datetime | None = None) -> int:
+        """Write one poll's changes (``race.live.race.StoreDelta``) in one transaction.
+
+        New laps are inserted (the primary key refuses a lap stored twice), changed flags
+        updated, touched stints/pit stops/cars replaced, periods replaced when they changed,
+        the tracker state saved and, when laps changed, the poll logged in the ingest log.
+
+        Args:
+            revision: the live_state revision the caller loaded; another value means the
+                race was rewritten meanwhile (backfill, import): ``LiveStateConflict``.
+            tracker: the lap tracker's state as JSON text.
+
+        Returns:
+            The new revision.
+        """
+        try:
+            return self._apply_live_delta(delta, revision, tracker, status, message, source,
+                                          clock_s, flag, started_at)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot store live laps of {delta.race_id}: "
+                             f"{str(exc).splitlines()[0]}") from exc
+
+    def _apply_live_delta(self, delta: StoreDelta, revision: int, tracker: str, status: str,
+                          message: str, source: str, clock_s: float | None, flag: str | None,
+                          started_at: datetime | None) -> int:
+        race_id = delta.race_id
+        with self.transaction() as cur:
+            stamp = _now()
+            # Bump the revision first: no row matched means someone rewrote the race.
+            bumped = cur.execute(
+                "UPDATE live_state SET revision = revision + 1, polls_ok = polls_ok + 1, "
+                "last_poll_at = ?, last_status = ?, last_message = ?, clock_s = ?, flag = ?, "
+                "tracker = ?, updated_at = ? WHERE race_id = ? AND revision = ?",
+                [stamp, status, message[:2000], clock_s, flag, tracker, stamp, race_id,
+                 revision]).fetchall()
+            if not bumped or not bumped[0][0]:
+                raise self._revision_conflict(cur, race_id, revision)
+            self._insert(cur, LAPS, delta.laps.assign(race_id=race_id))
+            self._update(cur, LAPS, delta.lap_flags.assign(race_id=race_id))
+            for table, frame in ((STINTS, delta.stints), (CARS, delta.cars)):
+                self._update(cur, table, frame.assign(race_id=race_id))
+            for table, frame in ((STINTS, delta.new_stints), (CARS, delta.new_cars)):
+                self._insert(cur, table, frame.assign(race_id=race_id))
+            self._insert(cur, PIT_STOPS, delta.pit_stops.assign(race_id=race_id),
+                         "INSERT OR REPLACE")
+            if not delta.drivers.empty:
+                self._insert(cur, DRIVERS, delta.drivers.assign(race_id=race_id),
+                             "INSERT OR IGNORE")
+            if not delta.markers.empty:
+                self._insert(cur, LIVE_BACKFILL,
+                             delta.markers.assign(race_id=race_id, created_at=stamp),
+                             "INSERT OR IGNORE")
+            if delta.flag_periods is not None:
+                cur.execute("DELETE FROM flag_periods WHERE race_id = ?", [race_id])
+                self._insert(cur, FLAG_PERIODS, delta.flag_periods.assign(race_id=race_id))
+            if delta.race:
+                cur.execute("UPDATE races SET laps = ?, cars = ?, classes = ? "
+                            "WHERE race_id = ?", [delta.race["laps"], delta.race["cars"],
+                                                  delta.race["classes"], race_id])
+            if not delta.laps.empty or not delta.markers.empty:
+                self._log_row(cur, kind="poll", source=source, status="ok", race_id=race_id,
+                              rows=len(delta.laps), message=message, started_at=started_at)
+        return revision + 1
+
+    def record_poll_failure(self, race_id: str, *, status: str, message: str, source: str,
+                            started_at: datetime | None = None) -> None:
+        """Count a failed or skipped poll and log it; stored laps are not touched."""
+        with self.transaction() as cur:
+            stamp = _now()
+            cur.execute(
+                "UPDATE live_state SET polls_failed = polls_failed + 1, last_poll_at = ?, "
+                "last_status = ?, last_message = ?, updated_at = ? WHERE race_id = ?",
+                [stamp, status, message[:2000], stamp, race_id])
+            self._log_row(cur, kind="poll", source=source, status=status, race_id=race_id,
+                          rows=0, message=message, started_at=started_at)
+
+
+class LiveStateConflict(StoreError):
+    """A live race was rewritten (backfill, import) since the writer loaded it."""

@@ -16,6 +16,100 @@ import pandas as pd
 from race.analysis.flags import follows_period, overlaps_periods, rebuild_flag_periods
 
 
+def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add the per-car columns that depend only on a car's earlier laps.
+
+    Works on a whole race or on a tail of new laps: ``context`` then holds each car's last
+    stored row (``number, in_lap, stint_number, lap_in_stint``) so the tail continues its
+    stints exactly as a derivation of the whole race would.
+
+    Args:
+        laps: lap rows sorted by car then lap.
+        context: at most one row per car, the lap before the car's first row in ``laps``.
+
+    Returns:
+        ``laps`` with ``start_s, in_lap, out_lap, pit_lane_start, stint_number, lap_in_stint``.
+    """
+    laps = laps.reset_index(drop=True)
+    n = len(laps)
+    number = laps["number"].to_numpy()
+    first_row = np.ones(n, dtype=bool)
+    first_row[1:] = number[1:] != number[:-1]
+    has_ctx = np.zeros(n, dtype=bool)
+    ctx_in = np.zeros(n, dtype=bool)
+    ctx_stint = np.ones(n, dtype=np.int64)
+    ctx_lap_in_stint = np.zeros(n, dtype=np.int64)
+    if context is not None and len(context):
+        # A few rows per poll: plain dict lookups beat pandas index alignment here.
+        ctx = {num: (bool(i), int(s), int(k)) for num, i, s, k in zip(
+            context["number"], context["in_lap"], context["stint_number"],
+            context["lap_in_stint"], strict=True)}
+        for row, num in enumerate(number):
+            hit = ctx.get(num)
+            if hit is not None:
+                has_ctx[row] = True
+                ctx_in[row], ctx_stint[row], ctx_lap_in_stint[row] = hit
+    in_lap = laps["crossing_in_pit"].to_numpy(dtype=bool)
+    pit_time = laps["pit_time_s"].to_numpy(dtype=float)
+    has_pit = ~np.isnan(pit_time)
+    after_in = np.zeros(n, dtype=bool)
+    after_in[1:] = in_lap[:-1] & ~first_row[1:]
+    after_in |= first_row & ctx_in
+    # PIT_TIME on a car's very first lap is a pit-lane start, not a stop.
+    stop_row = has_pit & (~first_row | has_ctx)
+    lap_time = laps["lap_time_s"].to_numpy(dtype=float)
+    car_index = np.cumsum(first_row) - 1
+    stops_so_far = np.cumsum(stop_row)
+    stops_before_car = (np.concatenate([[0], stops_so_far])[np.flatnonzero(first_row)]
+                        if n else np.zeros(0, dtype=np.int64))
+    stint_number = ctx_stint + stops_so_far - stops_before_car[car_index]
+    new_stint = first_row.copy()
+    new_stint[1:] |= stint_number[1:] != stint_number[:-1]
+    stint_first_idx = np.maximum.accumulate(np.where(new_stint, np.arange(n), 0))
+    lap_in_stint = np.arange(n) - stint_first_idx + 1
+    # A tail that continues the context's stint keeps counting from it.
+    continuing = has_ctx & (stint_number == ctx_stint)
+    lap_in_stint[continuing] += ctx_lap_in_stint[continuing]
+    return laps.assign(
+        start_s=np.round(laps["elapsed_s"].to_numpy(dtype=float)
+                         - np.nan_to_num(lap_time, nan=0.0), 3),
+        in_lap=in_lap,
+        out_lap=stop_row | after_in,
+        pit_lane_start=has_pit & first_row & ~has_ctx,
+        stint_number=stint_number,
+        lap_in_stint=lap_in_stint,
+    )
+
+
+def neutral_columns(laps: pd.DataFrame, periods: pd.DataFrame,
+                    median_lap_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neutralised, restart and clean flags of laps, given the race's flag periods.
+
+    Args:
+        laps: rows with ``start_s, elapsed_s, lap_number, in_lap, out_lap, lap_time_s``
+            (unknown times are NaN: such a lap is never neutralised, restart or clean).
+        periods: the race's flag periods (sorted, disjoint).
+        median_lap_s: the race's median lap time (s), the restart window.
+
+    Returns:
+        (neutralised, restart_lap, clean) boolean arrays aligned with ``laps``.
+    """
+    start = laps["start_s"].to_numpy(dtype=float)
+    end = laps["elapsed_s"].to_numpy(dtype=float)
+    neutral = overlaps_periods(start, end, periods)
+    restart = follows_period(start, periods, median_lap_s) & ~neutral
+    clean = ((laps["lap_number"] > 1).to_numpy() & ~laps["in_lap"].to_numpy(dtype=bool)
+             & ~laps["out_lap"].to_numpy(dtype=bool) & ~neutral & ~restart
+             & laps["lap_time_s"].notna().to_numpy())
+    return neutral, restart, clean
+
+
+def median_lap_s(lap_time_s: pd.Series | np.ndarray) -> float:
+    """The race's median lap time (s) over laps with a time; NaN when there is none."""
+    values = np.asarray(lap_time_s, dtype=float)
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
+
+
 def derive_laps(laps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add the derived lap columns and rebuild the race's flag periods.
 
@@ -26,40 +120,10 @@ def derive_laps(laps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         (laps with ``start_s, in_lap, out_lap, stint_number, lap_in_stint, neutralised,
         restart_lap, clean, pit_lane_start``; flag periods)
     """
-    laps = laps.reset_index(drop=True)
-    number = laps["number"].to_numpy()
-    first_row = np.ones(len(laps), dtype=bool)
-    first_row[1:] = number[1:] != number[:-1]
-    in_lap = laps["crossing_in_pit"].to_numpy(dtype=bool)
-    has_pit = laps["pit_time_s"].notna().to_numpy()
-    after_in = np.zeros(len(laps), dtype=bool)
-    after_in[1:] = in_lap[:-1] & ~first_row[1:]
-    stop_row = has_pit & ~first_row
-    out = laps.assign(
-        start_s=(laps["elapsed_s"] - laps["lap_time_s"].fillna(0.0)).round(3),
-        in_lap=in_lap,
-        out_lap=stop_row | after_in,
-        pit_lane_start=has_pit & first_row,
-    )
-    car_index = np.cumsum(first_row) - 1
-    stops_so_far = np.cumsum(stop_row)
-    stops_before_car = np.concatenate([[0], stops_so_far])[np.flatnonzero(first_row)]
-    out["stint_number"] = stops_so_far - stops_before_car[car_index] + 1
-    stint_key = car_index * 10_000 + out["stint_number"].to_numpy()
-    new_stint = np.ones(len(laps), dtype=bool)
-    new_stint[1:] = stint_key[1:] != stint_key[:-1]
-    stint_first_idx = np.maximum.accumulate(np.where(new_stint, np.arange(len(laps)), 0))
-    out["lap_in_stint"] = np.arange(len(laps)) - stint_first_idx + 1
-
+    out = derive_car_columns(laps)
     periods = rebuild_flag_periods(out)
-    start = out["start_s"].to_numpy()
-    end = out["elapsed_s"].to_numpy()
-    neutral = overlaps_periods(start, end, periods)
-    median_lap_s = float(np.nanmedian(out["lap_time_s"])) if len(out) else np.nan
-    restart = follows_period(start, periods, median_lap_s) & ~neutral
+    neutral, restart, clean = neutral_columns(out, periods, median_lap_s(out["lap_time_s"]))
     out["neutralised"] = neutral
     out["restart_lap"] = restart
-    out["clean"] = ((out["lap_number"] > 1).to_numpy() & ~out["in_lap"].to_numpy()
-                    & ~out["out_lap"].to_numpy() & ~neutral & ~restart
-                    & out["lap_time_s"].notna().to_numpy())
+    out["clean"] = clean
     return out, periods

@@ -60,6 +60,10 @@ def prepare_laps(laps: pd.DataFrame, periods: pd.DataFrame,
             listed with 0 laps, as the official classification lists them.
     """
     laps = laps.sort_values(["number", "lap_number"], kind="stable").reset_index(drop=True)
+    if laps["elapsed_s"].isna().any():
+        # Laps a live feed missed (time unknown until backfilled) were crossed no later than
+        # the car's next known crossing: order them there so each car keeps one last lap.
+        laps["elapsed_s"] = laps.groupby("number", sort=False)["elapsed_s"].bfill()
     by_car = laps.groupby("number", sort=False)
     stop_row = laps["pit_time_s"].notna() & laps["lap_number"].gt(1)
     laps = laps.assign(

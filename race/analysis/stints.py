@@ -16,13 +16,31 @@ def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
     prev = laps.shift(1)
     same_car = laps["number"].eq(prev["number"])
     rows = laps["pit_time_s"].notna() & same_car
-    stops = laps.loc[rows]
-    prev = prev.loc[rows]
-    prev_in = prev["in_lap"].astype(bool)
-    own_in = stops["in_lap"].astype(bool)
-    in_lap = np.where(prev_in, prev["lap_number"], np.where(own_in, stops["lap_number"], np.nan))
-    pit_in = np.where(prev_in, prev["elapsed_s"], stops["start_s"])
-    frame = pd.DataFrame({
+    frame = stops_from_rows(laps.loc[rows], prev.loc[rows])
+    frame["stop_number"] = frame.groupby("number", sort=False).cumcount() + 1
+    return frame
+
+
+def stops_from_rows(stops: pd.DataFrame, prev: pd.DataFrame) -> pd.DataFrame:
+    """Pit-stop rows from out-laps (rows carrying PIT_TIME) and the lap before each.
+
+    Used by ``pit_stops`` on a whole race and by the live path on new laps only.
+
+    Args:
+        stops: the out-lap rows (derived laps).
+        prev: the row before each out-lap, same car, aligned with ``stops``.
+
+    Returns:
+        One row per stop, without ``stop_number`` (the caller numbers them).
+    """
+    prev_in = prev["in_lap"].astype(bool).to_numpy()
+    own_in = stops["in_lap"].astype(bool).to_numpy()
+    prev_lap = prev["lap_number"].to_numpy(dtype=float)
+    own_lap = stops["lap_number"].to_numpy(dtype=float)
+    in_lap = np.where(prev_in, prev_lap, np.where(own_in, own_lap, np.nan))
+    pit_in = np.where(prev_in, prev["elapsed_s"].to_numpy(dtype=float),
+                      stops["start_s"].to_numpy(dtype=float))
+    return pd.DataFrame({
         "number": stops["number"].to_numpy(),
         "in_lap": pd.array(in_lap, dtype="Int64"),
         "out_lap": stops["lap_number"].to_numpy(),
@@ -33,40 +51,126 @@ def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
         "driver_change": (prev["driver_number"].to_numpy()
                           != stops["driver_number"].to_numpy()),
         "neutralised": (stops["neutralised"].to_numpy(dtype=bool)
-                        | np.where(prev_in, prev["neutralised"].astype(bool), False)),
+                        | np.where(prev_in, prev["neutralised"].astype(bool).to_numpy(),
+                                   False)),
         "class": stops["class"].to_numpy(),
     })
-    frame["stop_number"] = frame.groupby("number", sort=False).cumcount() + 1
-    return frame
+
+
+def _runs(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Order and run starts grouping rows by ``keys`` in order of first appearance.
+
+    Rows of one group are usually contiguous already (laps sorted by car then lap): the
+    order is then the identity and no sort is paid.
+    """
+    n = len(keys[0])
+    codes = np.zeros(n, dtype=np.int64)
+    for key in keys:
+        c, uniques = pd.factorize(key, sort=False)
+        codes = codes * (len(uniques) + 1) + c
+    change = np.ones(n, dtype=bool)
+    change[1:] = codes[1:] != codes[:-1]
+    if change.sum() == len(pd.unique(codes)):
+        return np.arange(n), np.flatnonzero(change)
+    first_seen = pd.Series(np.arange(n)).groupby(codes).transform("min").to_numpy()
+    order = np.argsort(first_seen, kind="stable")
+    change = np.ones(n, dtype=bool)
+    change[1:] = codes[order][1:] != codes[order][:-1]
+    return order, np.flatnonzero(change)
+
+
+def _first_valid(values: np.ndarray, starts: np.ndarray, last: bool = False) -> np.ndarray:
+    """First (or last) non-missing value of each run (pandas' groupby first/last)."""
+    valid = ~pd.isna(values)
+    ends = np.append(starts[1:], len(values))
+    pos = np.flatnonzero(valid)
+    if last:
+        idx = np.searchsorted(pos, ends, side="left") - 1
+        ok = (idx >= 0) & (pos[np.maximum(idx, 0)] >= starts) if len(pos) else \
+            np.zeros(len(starts), dtype=bool)
+    else:
+        idx = np.searchsorted(pos, starts, side="left")
+        ok = (idx < len(pos)) & (pos[np.minimum(idx, len(pos) - 1)] < ends) if len(pos) \
+            else np.zeros(len(starts), dtype=bool)
+    out = np.full(len(starts), None if values.dtype == object else np.nan, dtype=object
+                  if values.dtype == object else float)
+    if len(pos):
+        out[ok] = values[pos[np.clip(idx, 0, len(pos) - 1)][ok]]
+    return out
 
 
 def stints(laps: pd.DataFrame) -> pd.DataFrame:
-    """One row per car stint (laps between stops) with its driver and clean-lap pace."""
-    clean_time = laps["lap_time_s"].where(laps["clean"])
-    work = laps.assign(clean_time=clean_time)
-    grouped = work.groupby(["number", "stint_number"], sort=False)
-    frame = grouped.agg(
-        **{"class": ("class", "first"), "driver_number": ("driver_number", "first"),
-           "driver_name": ("driver_name", "first"), "first_lap": ("lap_number", "min"),
-           "last_lap": ("lap_number", "max"), "start_s": ("start_s", "first"),
-           "end_s": ("elapsed_s", "last"), "laps": ("lap_number", "size"),
-           "clean_laps": ("clean", "sum"), "neutralised_laps": ("neutralised", "sum"),
-           "best_clean_lap_s": ("clean_time", "min"),
-           "mean_clean_lap_s": ("clean_time", "mean"),
-           "drive_time_s": ("lap_time_s", "sum"), "ended_in_pit": ("in_lap", "last")},
-    ).reset_index()
-    frame["mean_clean_lap_s"] = frame["mean_clean_lap_s"].round(3)
+    """One row per car stint (laps between stops) with its driver and clean-lap pace.
+
+    Aggregates as pandas' groupby would (first/last skip missing values, sums and means skip
+    NaN) but with numpy run reductions: the live path calls this every poll.
+    """
+    columns = ["number", "stint_number", "class", "driver_number", "driver_name",
+               "first_lap", "last_lap", "start_s", "end_s", "laps", "clean_laps",
+               "neutralised_laps", "best_clean_lap_s", "mean_clean_lap_s", "drive_time_s",
+               "ended_in_pit"]
+    if laps.empty:
+        return pd.DataFrame(columns=columns)
+    order, starts = _runs([laps["number"].to_numpy(), laps["stint_number"].to_numpy()])
+
+    def col(name: str, dtype: object = None) -> np.ndarray:
+        values = laps[name].to_numpy(dtype=dtype) if dtype else laps[name].to_numpy()
+        return values[order]
+
+    lap_time = col("lap_time_s", float)
+    clean = col("clean", bool)
+    clean_time = np.where(clean, lap_time, np.nan)
+    clean_ok = ~np.isnan(clean_time)
+    lap_number = col("lap_number", np.int64)
+    count = np.diff(np.append(starts, len(order)))
+    clean_count = np.add.reduceat(clean_ok.astype(np.int64), starts)
+    clean_sum = np.add.reduceat(np.where(clean_ok, clean_time, 0.0), starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_clean = np.where(clean_count > 0, clean_sum / np.maximum(clean_count, 1), np.nan)
+    driver_number = _first_valid(col("driver_number").astype(object), starts)
+    frame = pd.DataFrame({
+        "number": col("number")[starts],
+        "stint_number": col("stint_number", np.int64)[starts],
+        "class": pd.Series(_first_valid(col("class").astype(object), starts), dtype=object),
+        "driver_number": pd.array(driver_number, dtype="Int64")
+        if pd.isna(driver_number).any() else driver_number.astype(np.int64),
+        "driver_name": pd.Series(_first_valid(col("driver_name").astype(object), starts),
+                                 dtype=object),
+        "first_lap": np.minimum.reduceat(lap_number, starts),
+        "last_lap": np.maximum.reduceat(lap_number, starts),
+        "start_s": _first_valid(col("start_s", float), starts).astype(float),
+        "end_s": _first_valid(col("elapsed_s", float), starts, last=True).astype(float),
+        "laps": count.astype(np.int64),
+        "clean_laps": clean_count,
+        "neutralised_laps": np.add.reduceat(col("neutralised", bool).astype(np.int64), starts),
+        "best_clean_lap_s": np.fmin.reduceat(clean_time, starts),
+        "mean_clean_lap_s": np.round(mean_clean, 3),
+        "drive_time_s": np.add.reduceat(np.nan_to_num(lap_time, nan=0.0), starts),
+        "ended_in_pit": col("in_lap", bool)[np.append(starts[1:], len(order)) - 1],
+    })
     return frame
 
 
 def cars(laps: pd.DataFrame) -> pd.DataFrame:
     """One row per car: class, team, manufacturer and laps completed."""
-    grouped = laps.groupby("number", sort=False)
-    frame = grouped.agg(**{"class": ("class", "last"), "team": ("team", "last"),
-                           "manufacturer": ("manufacturer", "last"),
-                           "group_code": ("group_code", "last"),
-                           "laps": ("lap_number", "max"),
-                           "pit_lane_start": ("pit_lane_start", "first")}).reset_index()
+    columns = ["number", "class", "team", "manufacturer", "group_code", "laps",
+               "pit_lane_start", "vehicle"]
+    if laps.empty:
+        return pd.DataFrame(columns=columns)
+    order, starts = _runs([laps["number"].to_numpy()])
+
+    def last(name: str) -> pd.Series:
+        return pd.Series(_first_valid(laps[name].to_numpy().astype(object)[order], starts,
+                                      last=True), dtype=object)
+
+    frame = pd.DataFrame({
+        "number": laps["number"].to_numpy()[order][starts],
+        "class": last("class"), "team": last("team"), "manufacturer": last("manufacturer"),
+        "group_code": last("group_code"),
+        "laps": np.maximum.reduceat(laps["lap_number"].to_numpy(dtype=np.int64)[order],
+                                    starts),
+        "pit_lane_start": laps["pit_lane_start"].to_numpy(dtype=bool)[order][starts],
+    })
     frame["vehicle"] = None
     return frame
 

@@ -1,0 +1,357 @@
+"""One live race held in memory, and what each batch of new laps changes in its tables.
+
+The official import derives a race once from all its laps (``race.importer``). A live race
+grows by a few laps every poll; re-deriving and replacing it each time would cost far more
+than a poll may take. ``LiveRace`` instead keeps the race's laps as columns in memory and,
+for each batch of new laps, works out the exact rows that change — using the same
+``race.analysis`` functions the import uses, applied to the tail:
+
+- per-car columns (in/out lap, stint, lap in stint) of the new laps, continuing from each
+  car's previous lap (``derive_car_columns`` with a context row);
+- flag periods rebuilt from all crossings and the neutralised/restart/clean flags of every
+  lap (vectorised, cheap); only the laps whose flags changed are written;
+- stints touched by new or changed laps, new or changed pit stops, the cars that moved.
+
+The result is a ``StoreDelta`` that ``RaceStore.apply_live_delta`` writes in one
+transaction. Derived tables therefore equal what importing the same laps would produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from race.analysis import stints as stint_tables
+from race.analysis.flags import rebuild_flag_periods
+from race.analysis.laps import derive_car_columns, median_lap_s, neutral_columns
+
+# Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
+# ``pit_lane_start`` is derived but not stored: rebuilt on load.
+KEEP = ("number", "lap_number", "driver_number", "driver_name", "class", "team",
+        "manufacturer", "group_code", "lap_time_s", "elapsed_s", "start_s", "pit_time_s",
+        "flag", "crossing_in_pit", "in_lap", "out_lap", "pit_lane_start", "stint_number",
+        "lap_in_stint", "neutralised", "restart_lap", "clean")
+_FLOAT = ("lap_time_s", "elapsed_s", "start_s", "pit_time_s", "driver_number")
+_BOOL = ("crossing_in_pit", "in_lap", "out_lap", "pit_lane_start", "neutralised",
+         "restart_lap", "clean")
+_INT = ("lap_number", "stint_number", "lap_in_stint")
+STORED_KEEP = [c for c in KEEP if c != "pit_lane_start"]
+STINT_COLUMNS = ("number", "stint_number", "class", "driver_number", "driver_name",
+                 "lap_number", "start_s", "elapsed_s", "clean", "neutralised", "lap_time_s",
+                 "in_lap")
+STOP_COLUMNS = ("number", "lap_number", "in_lap", "elapsed_s", "start_s", "pit_time_s",
+                "driver_name", "driver_number", "neutralised", "class", "stint_number")
+CAR_COLUMNS = ("number", "class", "team", "manufacturer", "group_code", "lap_number",
+               "pit_lane_start")
+PERIOD_COLUMNS = ["period_number", "flag", "start_s", "end_s", "inferred"]
+
+
+def _dtype(column: str) -> object:
+    if column in _FLOAT:
+        return np.float64
+    if column in _BOOL:
+        return np.bool_
+    if column in _INT:
+        return np.int64
+    return object
+
+
+class _Columns:
+    """Growable column arrays (amortised O(1) appends, zero-copy views)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.data = {c: np.empty(1024, dtype=_dtype(c)) for c in KEEP}
+
+    def append(self, frame: pd.DataFrame) -> np.ndarray:
+        count = len(frame)
+        need = self.n + count
+        capacity = len(self.data["number"])
+        if need > capacity:
+            size = max(need, capacity * 2)
+            for c, arr in self.data.items():
+                grown = np.empty(size, dtype=arr.dtype)
+                grown[: self.n] = arr[: self.n]
+                self.data[c] = grown
+        for c, arr in self.data.items():
+            values = frame[c].to_numpy()
+            if c == "driver_number":
+                values = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+            arr[self.n: need] = values
+        rows = np.arange(self.n, need)
+        self.n = need
+        return rows
+
+    def view(self, column: str) -> np.ndarray:
+        return self.data[column][: self.n]
+
+    def take(self, rows: np.ndarray | None, columns: tuple[str, ...] = KEEP) -> pd.DataFrame:
+        """Rows (None = all, without copying) of some columns as a DataFrame."""
+        if rows is None:
+            frame = pd.DataFrame({c: self.data[c][: self.n] for c in columns}, copy=False)
+        else:
+            frame = pd.DataFrame({c: self.data[c][rows] for c in columns}, copy=False)
+        if "driver_number" in frame:
+            frame["driver_number"] = frame["driver_number"].astype("Int64")
+        return frame
+
+
+@dataclass
+class StoreDelta:
+    """Everything one batch of new laps changes, ready for one write transaction.
+
+    Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
+    stored rows with the same key, ``new_stints``/``new_cars`` are inserted; ``pit_stops``
+    replace rows with the same key; ``drivers`` and ``markers`` rows are added when absent;
+    ``flag_periods`` (when not None) replaces the race's periods.
+    """
+
+    race_id: str
+    laps: pd.DataFrame
+    lap_flags: pd.DataFrame
+    stints: pd.DataFrame
+    pit_stops: pd.DataFrame
+    cars: pd.DataFrame
+    drivers: pd.DataFrame
+    flag_periods: pd.DataFrame | None
+    markers: pd.DataFrame
+    race: dict = field(default_factory=dict)
+    new_stints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    new_cars: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def empty(self) -> bool:
+        return self.laps.empty and self.markers.empty
+
+
+class LiveRace:
+    """The laps of one race in memory, extended batch by batch.
+
+    Args:
+        race_id: the stored race.
+        laps: the laps already stored (derived columns included), any order.
+        periods: the stored flag periods.
+        vehicles: car number → vehicle name shown by the feed.
+    """
+
+    def __init__(self, race_id: str, laps: pd.DataFrame | None = None,
+                 periods: pd.DataFrame | None = None) -> None:
+        self.race_id = race_id
+        self.columns = _Columns()
+        self.car_rows: dict[str, list[int]] = {}
+        self.drivers: set[tuple[str, int]] = set()
+        self.vehicles: dict[str, str] = {}
+        self.stored_drivers: set[tuple[str, int]] = set()  # (number, driver_number) rows
+        self.stored_stints: set[tuple[str, int]] = set()  # (number, stint_number) rows
+        self.stored_cars: set[str] = set()
+        self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
+                        if periods is not None and len(periods) else
+                        pd.DataFrame(columns=PERIOD_COLUMNS))
+        if laps is not None and len(laps):
+            laps = laps.sort_values(["number", "lap_number"], kind="stable")
+            if "pit_lane_start" not in laps:  # not a stored column: the car's first row
+                first = ~laps["number"].duplicated()
+                laps = laps.assign(pit_lane_start=first & laps["pit_time_s"].notna())
+            self._append(laps)
+            self.stored_drivers = set(self.drivers)
+            self.stored_stints = set(zip(laps["number"], laps["stint_number"].astype(int),
+                                         strict=True))
+            self.stored_cars = set(self.car_rows)
+
+    @property
+    def lap_count(self) -> int:
+        return self.columns.n
+
+    def car_laps(self, number: str) -> int:
+        rows = self.car_rows.get(number)
+        return int(self.columns.view("lap_number")[rows[-1]]) if rows else 0
+
+    def _append(self, frame: pd.DataFrame) -> np.ndarray:
+        frame = frame.assign(**{c: None for c in KEEP if c not in frame.columns})
+        rows = self.columns.append(frame)
+        for number, row in zip(frame["number"].to_numpy(), rows, strict=True):
+            self.car_rows.setdefault(number, []).append(int(row))
+        numbers = frame["number"].to_numpy()
+        driver_numbers = pd.to_numeric(frame["driver_number"], errors="coerce").to_numpy()
+        for number, dn in zip(numbers, driver_numbers, strict=True):
+            if dn == dn:
+                self.drivers.add((number, int(dn)))
+        return rows
+
+    def _context(self, numbers: list[str]) -> pd.DataFrame:
+        last = [self.car_rows[n][-1] for n in numbers if n in self.car_rows]
+        if not last:
+            return pd.DataFrame(columns=["number", "in_lap", "stint_number", "lap_in_stint"])
+        return self.columns.take(np.array(last),
+                                 ("number", "in_lap", "stint_number", "lap_in_stint"))
+
+    def add_laps(self, rows: list[dict], markers: list[tuple[str, int, str]] = (),
+                 vehicles: dict[str, str] | None = None) -> StoreDelta:
+        """Append new lap rows and work out every stored row they change.
+
+        Args:
+            rows: new laps (stored lap columns, unknown values None), any order; each car's
+                laps must follow its stored ones.
+            markers: (number, lap_number, reason) backfill markers to store.
+            vehicles: car number → vehicle, for the cars table.
+        """
+        for number, vehicle in (vehicles or {}).items():
+            if vehicle:
+                self.vehicles[number] = vehicle
+        new = pd.DataFrame(rows)
+        marker_frame = pd.DataFrame(list(markers), columns=["number", "lap_number", "reason"])
+        if new.empty:
+            return self._delta(new, pd.DataFrame(), [], None, np.zeros(0, dtype=int),
+                               marker_frame)
+        new = new.sort_values(["number", "lap_number"], kind="stable").reset_index(drop=True)
+        new["driver_number"] = pd.array(pd.to_numeric(new["driver_number"]), dtype="Int64")
+        for column in ("lap_time_s", "elapsed_s", "pit_time_s", "speed_kph"):
+            if column in new:
+                new[column] = pd.to_numeric(new[column]).astype(float)
+        numbers = list(dict.fromkeys(new["number"]))
+        for number in numbers:
+            expected = self.car_laps(number) + 1
+            first = int(new.loc[new["number"] == number, "lap_number"].iloc[0])
+            if first != expected:
+                raise ValueError(f"car {number}: new laps start at {first}, expected "
+                                 f"{expected}")
+        derived = derive_car_columns(new, self._context(numbers))
+        derived["neutralised"] = False
+        derived["restart_lap"] = False
+        derived["clean"] = False
+        new_rows = self._append(derived)
+
+        # Flag periods from every crossing, then neutral/restart/clean of every lap.
+        cols = self.columns
+        flag_frame = cols.take(None, ("number", "lap_number", "elapsed_s", "flag",
+                                      "lap_time_s", "class", "in_lap", "out_lap", "start_s"))
+        periods = rebuild_flag_periods(flag_frame)
+        periods_changed = not _same_periods(periods, self.periods)
+        self.periods = periods.reset_index(drop=True)
+        neutral, restart, clean = neutral_columns(flag_frame, periods,
+                                                  median_lap_s(flag_frame["lap_time_s"]))
+        old = slice(0, int(new_rows[0]))
+        changed = np.flatnonzero((cols.view("neutralised")[old] != neutral[old])
+                                 | (cols.view("restart_lap")[old] != restart[old])
+                                 | (cols.view("clean")[old] != clean[old]))
+        cols.view("neutralised")[:] = neutral
+        cols.view("restart_lap")[:] = restart
+        cols.view("clean")[:] = clean
+        laps_out = derived.assign(neutralised=neutral[new_rows], restart_lap=restart[new_rows],
+                                  clean=clean[new_rows])
+        return self._delta(laps_out, derived, numbers, periods if periods_changed else None,
+                           changed, marker_frame, new_rows)
+
+    def _delta(self, laps_out: pd.DataFrame, derived: pd.DataFrame, numbers: list[str],
+               periods: pd.DataFrame | None, changed: np.ndarray, markers: pd.DataFrame,
+               new_rows: np.ndarray | None = None) -> StoreDelta:
+        cols = self.columns
+        empty = pd.DataFrame()
+        if laps_out.empty and not len(changed):
+            return StoreDelta(self.race_id, laps_out, empty, empty, empty, empty, empty,
+                              periods, markers, self._race_fields())
+        new_rows = new_rows if new_rows is not None else np.zeros(0, dtype=int)
+        lap_flags = cols.take(changed, ("number", "lap_number", "neutralised",
+                                        "restart_lap", "clean"))
+        touched = np.concatenate([new_rows, changed]).astype(int)
+        # Stints touched by a new or changed lap, recomputed whole.
+        keys = set(zip(cols.view("number")[touched], cols.view("stint_number")[touched],
+                       strict=True))
+        stint_rows = self._rows_of(keys)
+        stints = (stint_tables.stints(cols.take(stint_rows, STINT_COLUMNS)) if len(stint_rows)
+                  else empty)
+        # Pit stops: new out-laps, and stops whose laps changed neutralisation.
+        has_pit = ~np.isnan(cols.view("pit_time_s"))
+        stop_row = has_pit & ~cols.view("pit_lane_start")
+        candidates = set(new_rows[stop_row[new_rows]].tolist()) if len(new_rows) else set()
+        for row in changed.tolist():
+            rows = self.car_rows[cols.view("number")[row]]
+            i = rows.index(row)
+            for j in (i, i + 1):
+                if j < len(rows) and j > 0 and stop_row[rows[j]]:
+                    candidates.add(rows[j])
+        stops = self._stops(sorted(candidates)) if candidates else empty
+        new_stints = empty
+        if len(stints):
+            keys = list(zip(stints["number"], stints["stint_number"].astype(int), strict=True))
+            fresh = np.array([k not in self.stored_stints for k in keys], dtype=bool)
+            new_stints, stints = stints.loc[fresh], stints.loc[~fresh]
+            self.stored_stints.update(k for k, f in zip(keys, fresh, strict=True) if f)
+        fresh_cars = [n for n in numbers if n not in self.stored_cars]
+        new_cars = self._cars(fresh_cars) if fresh_cars else empty
+        self.stored_cars.update(fresh_cars)
+        cars = self._car_updates([n for n in numbers if n not in fresh_cars])
+        drivers = empty
+        if not derived.empty:
+            pairs = {(n, int(d)) for n, d in zip(derived["number"], derived["driver_number"],
+                                                 strict=True) if not pd.isna(d)}
+            if not pairs <= self.stored_drivers:
+                named = stint_tables.drivers(derived.dropna(subset=["driver_number"]))
+                known = np.array([(n, int(d)) in self.stored_drivers for n, d in zip(
+                    named["number"], named["driver_number"], strict=True)], dtype=bool)
+                drivers = named.loc[~known]
+                self.stored_drivers.update(pairs)
+        return StoreDelta(self.race_id, laps_out, lap_flags, stints, stops, cars, drivers,
+                          periods, markers, self._race_fields(), new_stints, new_cars)
+
+    def _rows_of(self, keys: set[tuple[str, int]]) -> np.ndarray:
+        stint = self.columns.view("stint_number")
+        out: list[np.ndarray] = []
+        by_car: dict[str, set[int]] = {}
+        for number, s in keys:
+            by_car.setdefault(number, set()).add(int(s))
+        for number, wanted in by_car.items():
+            rows = np.asarray(self.car_rows[number])
+            out.append(rows[np.isin(stint[rows], list(wanted))])
+        return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
+    def _stops(self, rows: list[int]) -> pd.DataFrame:
+        cols = self.columns
+        prev = []
+        for row in rows:
+            car = self.car_rows[cols.view("number")[row]]
+            prev.append(car[car.index(row) - 1])
+        stops = stint_tables.stops_from_rows(cols.take(np.array(rows), STOP_COLUMNS),
+                                             cols.take(np.array(prev), STOP_COLUMNS))
+        stops["stop_number"] = cols.view("stint_number")[np.array(rows)] - 1
+        return stops
+
+    def _cars(self, numbers: list[str]) -> pd.DataFrame:
+        rows = []
+        for number in numbers:
+            car = self.car_rows[number]
+            rows.extend([car[0], car[-1]] if len(car) > 1 else [car[0]])
+        frame = stint_tables.cars(self.columns.take(np.array(rows), CAR_COLUMNS))
+        frame["vehicle"] = frame["number"].map(self.vehicles)
+        return frame
+
+    def _car_updates(self, numbers: list[str]) -> pd.DataFrame:
+        """Stored cars that moved: laps completed (their last lap) and what may change
+        during a race (class, team shown by the feed); the rest of the row stays."""
+        if not numbers:
+            return pd.DataFrame()
+        last = np.array([self.car_rows[n][-1] for n in numbers])
+        cols = self.columns
+        return pd.DataFrame({
+            "number": numbers, "laps": cols.view("lap_number")[last],
+            "class": cols.view("class")[last], "team": cols.view("team")[last],
+            "vehicle": [self.vehicles.get(n) for n in numbers]})
+
+    def _race_fields(self) -> dict:
+        classes = sorted({c for c in self.columns.view("class") if isinstance(c, str)})
+        return {"laps": self.columns.n, "cars": len(self.car_rows),
+                "classes": ",".join(classes)}
+
+
+def _same_periods(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if len(a) != len(b):
+        return False
+    if not len(a):
+        return True
+    return (np.array_equal(a["flag"].to_numpy(), b["flag"].to_numpy())
+            and np.allclose(a["start_s"].to_numpy(dtype=float),
+                            b["start_s"].to_numpy(dtype=float), rtol=0, atol=1e-9)
+            and np.allclose(a["end_s"].to_numpy(dtype=float),
+                            b["end_s"].to_numpy(dtype=float), rtol=0, atol=1e-9))
