@@ -96,8 +96,9 @@ def load_sample_button(path: str) -> None:
             return
         status.update(label=f"Sample race loaded: {result.race_id}", state="complete")
     st.session_state["pw_pending_race"] = result.race_id
-    st.session_state["pw_flash"] = (f"Sample race loaded: {result.laps} laps, "
-                                    f"{result.cars} cars.")
+    st.session_state["pw_flash"] = (
+        "The sample race was already loaded: selected it." if result.unchanged else
+        f"Sample race loaded: {result.laps} laps, {result.cars} cars.")
     st.rerun()
 
 
