@@ -50,7 +50,9 @@ def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None]) ->
         arr = arr.combine_chunks()
     if arr.type != pa.string():
         arr = arr.cast(pa.string())
-    trimmed = pc.fill_null(pc.utf8_trim_whitespace(arr), "")
+    trimmed = pc.utf8_trim_whitespace(arr)
+    if trimmed.null_count:
+        trimmed = pc.fill_null(trimmed, "")
     empty = pc.equal(trimmed, "")
     bad = pc.invert(pc.or_(empty, pc.match_substring_regex(trimmed, TIME_PATTERN)))
     if pc.any(bad).as_py():

@@ -33,14 +33,14 @@ def _fail(source: str, lines: np.ndarray, positions: np.ndarray, field: str,
 
 def _column_as(table: pa.Table, header: str, kind: str, source: str,
                lines: np.ndarray) -> np.ndarray | pa.Array:
-    text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
-    empty = pc.equal(text, "")
-    if kind == "time":
+    if kind == "time":  # the time parser trims by itself
         try:
-            return parse_times_ms(text) / 1000.0
+            return parse_times_ms(table.column(header).combine_chunks()) / 1000.0
         except TimeFormatError as exc:
             raise _fail(source, lines, exc.positions, header, exc.values[0],
                         "a time (SS.mmm, M:SS.mmm or H:MM:SS.mmm)") from None
+    text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
+    empty = pc.equal(text, "")
     if kind in ("int", "float"):
         ok = pc.or_(empty, pc.match_substring_regex(
             text, _INT_PATTERN if kind == "int" else _FLOAT_PATTERN))
