@@ -165,7 +165,25 @@ LIVE_BACKFILL = Table("live_backfill", (
     ("reason", "VARCHAR"), ("created_at", "TIMESTAMP"),
 ), ("race_id", "number", "lap_number", "reason"))
 
+# Next-lap predictions (race.predict): lap_number is the predicted lap, made at the end of
+# the car's previous lap (made_at_s, race time); actual_s NULL until the lap is done.
+PREDICTIONS = Table("predictions", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("lap_number", "INTEGER"),
+    ("class", "VARCHAR"), ("made_at_s", "DOUBLE"), ("predicted_s", "DOUBLE"),
+    ("lower80_s", "DOUBLE"), ("upper80_s", "DOUBLE"), ("ewma_s", "DOUBLE"),
+    ("next5_s", "DOUBLE"), ("actual_s", "DOUBLE"), ("s_clean", "BOOLEAN"),
+    ("model_used", "BOOLEAN"), ("model", "VARCHAR"), ("updated_at", "TIMESTAMP"),
+), ("race_id", "number", "lap_number"))
+
+# Incident alerts (race.anomalies): kind slow lap, spin/off, damage run, slow stop, or the
+# label neutralised; elapsed_s = race time the alert became known (end of the lap).
+ALERTS = Table("alerts", (
+    ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("lap_number", "INTEGER"),
+    ("kind", "VARCHAR"), ("class", "VARCHAR"), ("elapsed_s", "DOUBLE"), ("score", "DOUBLE"),
+    ("reason", "VARCHAR"), ("iso_score", "DOUBLE"), ("updated_at", "TIMESTAMP"),
+), ("race_id", "number", "lap_number", "kind"))
+
 # Tables whose rows belong to one race and are replaced as a whole by an import.
 RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
-               WEATHER, LIVE_STATE, LIVE_BACKFILL)
+               WEATHER, LIVE_STATE, LIVE_BACKFILL, PREDICTIONS, ALERTS)
 ALL_TABLES = (*RACE_TABLES, INGEST_LOG)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from race.errors import NotFoundError, StoreError
 from race.schema import (
+    ALERTS,
     ALL_TABLES,
     CARS,
     DRIVERS,
@@ -30,6 +31,7 @@ from race.schema import (
     LIVE_BACKFILL,
     LIVE_STATE,
     PIT_STOPS,
+    PREDICTIONS,
     RACE_TABLES,
     RACES,
     STINTS,
@@ -430,6 +432,49 @@ class RaceStore:
                 [stamp, status, message[:2000], stamp, race_id])
             self._log_row(cur, kind="poll", source=source, status=status, race_id=race_id,
                           rows=0, message=message, started_at=started_at)
+
+
+    # -- model outputs: next-lap predictions and incident alerts -------------------------
+    def replace_model_outputs(self, race_id: str, predictions: pd.DataFrame | None = None,
+                              alerts: pd.DataFrame | None = None) -> None:
+        """Replace a race's stored predictions and/or alerts in one transaction.
+
+        Args:
+            race_id: the race.
+            predictions: rows of ``race.schema.PREDICTIONS`` (None leaves them as they are).
+            alerts: rows of ``race.schema.ALERTS`` (None leaves them as they are).
+        """
+        with self.transaction() as cur:
+            stamp = _now()
+            for table, frame in ((PREDICTIONS, predictions), (ALERTS, alerts)):
+                if frame is None:
+                    continue
+                cur.execute(f"DELETE FROM {table.name} WHERE race_id = ?", [race_id])
+                if not frame.empty:
+                    self._bulk_insert(cur, table, frame.assign(race_id=race_id,
+                                                               updated_at=stamp))
+
+    def predictions(self, race_id: str, number: str | None = None) -> pd.DataFrame:
+        """Stored next-lap predictions of a race (one car when ``number`` is given)."""
+        sql = "SELECT * EXCLUDE (race_id) FROM predictions WHERE race_id = ?"
+        params: list[object] = [race_id]
+        if number is not None:
+            sql += " AND number = ?"
+            params.append(number)
+        return self._con.cursor().execute(sql + " ORDER BY number, lap_number", params).df()
+
+    def alerts(self, race_id: str, *, since_s: float | None = None,
+               include_labels: bool = False) -> pd.DataFrame:
+        """Stored alerts of a race, newest first; ``neutralised`` labels only on request."""
+        sql = "SELECT * EXCLUDE (race_id) FROM alerts WHERE race_id = ?"
+        params: list[object] = [race_id]
+        if since_s is not None:
+            sql += " AND elapsed_s >= ?"
+            params.append(since_s)
+        if not include_labels:
+            sql += " AND kind <> 'neutralised'"
+        return self._con.cursor().execute(
+            sql + " ORDER BY elapsed_s DESC, number", params).df()
 
 
 class LiveStateConflict(StoreError):
