@@ -13,7 +13,9 @@ def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
     B and PIT_TIME sit on the same long lap, which is then both in- and out-lap. A car that
     retires in the pits has an in-lap and no stop.
     """
-    prev = laps.shift(1)
+    # The row before each lap, for the columns a stop reads (not the whole frame).
+    prev = laps[["number", "lap_number", "in_lap", "elapsed_s", "driver_name",
+                 "driver_number", "neutralised"]].shift(1)
     same_car = laps["number"].eq(prev["number"])
     rows = laps["pit_time_s"].notna() & same_car
     frame = stops_from_rows(laps.loc[rows], prev.loc[rows])
