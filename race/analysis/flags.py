@@ -79,10 +79,19 @@ def infer_flag_periods(laps: pd.DataFrame) -> pd.DataFrame:
     over about a third of the field's crossings, so one slow car (an incident) does not make
     a period but the whole field slowing (safety car, FCY) does.
     """
-    racing = (laps["lap_number"] > 1) & ~laps["in_lap"] & ~laps["out_lap"]
-    reference = laps.loc[racing].groupby("class")["lap_time_s"].median()
-    ratio = laps["lap_time_s"] / laps["class"].map(reference)
-    frame = pd.DataFrame({"elapsed_s": laps["elapsed_s"], "ratio": ratio.where(racing)})
+    racing = ((laps["lap_number"] > 1).to_numpy() & ~laps["in_lap"].to_numpy(dtype=bool)
+              & ~laps["out_lap"].to_numpy(dtype=bool))
+    lap_time = laps["lap_time_s"].to_numpy(dtype=float)
+    codes, classes = pd.factorize(laps["class"])
+    # Each class's median racing lap (NaN for a class without one), as a lookup by code.
+    reference = np.full(len(classes) + 1, np.nan)
+    for code in range(len(classes)):
+        times = lap_time[racing & (codes == code)]
+        times = times[~np.isnan(times)]
+        if len(times):
+            reference[code] = np.median(times)
+    ratio = np.where(racing, lap_time / reference[codes], np.nan)  # code -1 (no class): NaN
+    frame = pd.DataFrame({"elapsed_s": laps["elapsed_s"].to_numpy(), "ratio": ratio})
     frame = frame.sort_values("elapsed_s", kind="stable")
     window = max(5, laps["number"].nunique() // 3)
     smooth = frame["ratio"].rolling(window, center=True, min_periods=3).median()
