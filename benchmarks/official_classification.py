@@ -3,9 +3,10 @@
 Imports every IMSA lap file of ../shared/realdata that has an official results file beside
 it into a temporary database (or uses ``--db`` as it is), rebuilds the final order with
 ``race.queries.race_state`` at the end of the race and compares class position and laps for
-every classified car. Prints the match rate per race and overall, then every mismatch with
-its reason (time or position penalty, displaced by another car's penalty, zero-lap entry,
-laps differ).
+every classified car (a race ending under a red flag is counted back to its last green
+crossing, ``race.analysis.standings.final_order_time_s``). Prints the match rate per race
+and overall, then every mismatch with its reason (time or position penalty, displaced by
+another car's penalty, zero-lap entry, laps differ).
 
 Usage: ``python benchmarks/official_classification.py [--realdata DIR] [--db FILE]``
 """

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from race.analysis.official import compare_classification
-from race.analysis.standings import PreparedLaps, prepare_laps, standings_at
+from race.analysis.standings import (
+    PreparedLaps,
+    final_order_time_s,
+    prepare_laps,
+    standings_at,
+)
 from race.store import RaceStore
 
 STANDINGS_LAP_COLUMNS = [
@@ -57,5 +62,6 @@ def official_comparison(store: RaceStore, race_id: str) -> pd.DataFrame:
     official = store.table("classification", race_id)
     if official.empty:
         return official
-    final = race_state(store, race_id).standings
+    prepared = load_prepared(store, race_id)
+    final = race_state(store, race_id, final_order_time_s(prepared), prepared).standings
     return compare_classification(official, final)

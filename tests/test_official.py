@@ -1,11 +1,18 @@
-"""Rebuilt vs official classification: every mismatch gets its reason (synthetic rows)."""
+"""Rebuilt vs official classification: every mismatch gets its reason; red-flag countback."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from race.analysis.official import compare_classification
+from race.analysis.standings import final_order_time_s
+from race.importer import import_lap_file
+from race.queries import load_prepared, race_state
+from race.store import RaceStore
+from tests.lapfixture import render, rows
 
 
 def _official(rows: list[tuple]) -> pd.DataFrame:
@@ -58,3 +65,31 @@ def test_all_match() -> None:
     out = compare_classification(official, rebuilt)
     assert out["match"].all()
     assert (out["reason"] == "").all()
+
+
+def test_red_flag_countback(tmp_path: Path) -> None:
+    """A race ending under a red flag is classified at the last green crossing."""
+    table = rows(laps=8)
+    for row in table:
+        lap = int(row["LAP_NUMBER"])
+        row["FLAG_AT_FL"] = "RF" if lap >= 7 else "GF"  # stopped on lap 7, never restarted
+    path = tmp_path / "wec" / "2025" / "red-race" / "laps.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(render(table))
+    with RaceStore(tmp_path / "race.duckdb") as store:
+        race_id = import_lap_file(store, path).race_id
+        prepared = load_prepared(store, race_id)
+        t = final_order_time_s(prepared)
+        periods = store.table("flag_periods", race_id)
+        assert periods["flag"].iloc[-1] == "RF" and t == periods["start_s"].iloc[-1]
+        final = race_state(store, race_id, t, prepared).standings
+        assert final["laps"].max() == 6, "laps completed before the red flag"
+        end = race_state(store, race_id).standings
+        assert end["laps"].max() == 8
+    # Without a red flag at the end, the final order is taken at the last crossing.
+    green = tmp_path / "wec" / "2025" / "green-race" / "laps.csv"
+    green.parent.mkdir(parents=True)
+    green.write_bytes(render(rows(laps=8)))
+    with RaceStore(tmp_path / "race.duckdb") as store:
+        prepared = load_prepared(store, import_lap_file(store, green).race_id)
+        assert final_order_time_s(prepared) == float(prepared.laps["elapsed_s"].max())

@@ -100,6 +100,23 @@ def _car_lookups(laps: pd.DataFrame, entries: pd.DataFrame | None,
     return numbers, cars, {numbers[i]: elapsed[i:] for i in first_rows}
 
 
+def final_order_time_s(prepared: PreparedLaps) -> float:
+    """The race time at which the final classification is taken (s).
+
+    The last crossing, except for a race that ends under a red flag (its last flag period is
+    RF and no green crossing follows it): then the order is counted back to the last green
+    crossing, i.e. taken at the start of that red period.
+    """
+    elapsed = prepared.laps["elapsed_s"]
+    end = float(elapsed.max()) if len(elapsed) else 0.0
+    periods = prepared.periods
+    if len(periods):
+        last = periods.sort_values("start_s").iloc[-1]
+        if last["flag"] == "RF" and float(last["end_s"]) >= end:
+            return float(last["start_s"])
+    return end
+
+
 def _gap_strings(laps_behind: np.ndarray, gap_s: np.ndarray) -> list[object]:
     out: list[object] = []
     for n, g in zip(laps_behind, gap_s, strict=True):
