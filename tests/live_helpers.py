@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         state = self.server.state
         path = urlparse(self.path).path
         with state.lock:
@@ -268,7 +268,7 @@ def assert_matches_official(store, race_id: str, frames: dict[str, pd.DataFrame]
     key = ["number", "lap_number"]
     merged = official.merge(live, on=key, how="outer", suffixes=("_o", "_l"), indicator=True)
     missing = merged[merged["_merge"] != "both"]
-    assert missing.empty, f"laps missing or extra:\n{missing[key + ['_merge']].head(20)}"
+    assert missing.empty, f"laps missing or extra:\n{missing[[*key, '_merge']].head(20)}"
     assert len(live) == len(official)
     assert live["lap_time_s"].notna().all(), "a lap stored without its time"
     assert np.array_equal(np.round(merged["lap_time_s_o"] * 1000),
