@@ -163,12 +163,23 @@ class IncidentDetector(BaseEstimator):
         self.n_features_in_ = len(ISO_FEATURES)
         return self
 
+    @classmethod
+    def untrained(cls, threshold_s: float = 4.0, **params: object) -> IncidentDetector:
+        """A detector usable before any training: the rule alone at ``threshold_s``."""
+        detector = cls(**params)
+        detector.threshold_s_ = threshold_s
+        detector.iso_ = None
+        detector.n_features_in_ = len(ISO_FEATURES)
+        return detector
+
     def _iso(self, ctx: pd.DataFrame) -> np.ndarray:
+        if self.iso_ is None:
+            return np.full(len(ctx), np.nan)
         return -self.iso_.score_samples(ctx[ISO_FEATURES].fillna(0.0))
 
     def _fused(self, ctx: pd.DataFrame) -> np.ndarray:
         score = ctx["score_s"].to_numpy(dtype=float)
-        if self.iso_weight:
+        if self.iso_weight and self.iso_ is not None:
             score = score + self.iso_weight * np.clip(self._iso(ctx) - 0.5, 0.0, None)
         return score
 

@@ -50,6 +50,7 @@ FEATURES = [
     "pass_same_prev", "trend_class", "trend_field", "trend_class_short",
     "laps_since_restart", "race_time_h", "hour_of_day_h", "driver_offset_rel",
     "last_resid_model_free", "trend_s1_short", "trend_s2_short", "trend_s3_short", "base_s",
+    "field_recent_rel", "field_slow_share", "prev_stint_rel",
 ]
 
 
@@ -159,6 +160,7 @@ def car_sequences(laps: pd.DataFrame) -> pd.DataFrame:
     offset = np.full(n, np.nan)
     prev_stint = np.full(n, np.nan)
     since_restart = np.zeros(n, dtype=np.int64)
+    prev_e = np.full(n, np.nan)
     car = None
     for i in range(n):
         if number[i] != car:
@@ -167,8 +169,10 @@ def car_sequences(laps: pd.DataFrame) -> pd.DataFrame:
             by_driver: dict[object, list[float]] = {}
             e, c, se = math.nan, 0, [math.nan, math.nan, math.nan]
             last_e, best_v, last_stint_len, run = math.nan, math.inf, math.nan, 0
+            prev_stint_e = math.nan
         if stint[i] != cur_stint:
             last_stint_len = lap_in_stint[i - 1] if i > 0 else math.nan
+            prev_stint_e = last_e
             cur_stint, e, c, se = stint[i], math.nan, 0, [math.nan, math.nan, math.nan]
         pre[i] = e
         run = 0 if neutral[i] else run + 1
@@ -194,11 +198,12 @@ def car_sequences(laps: pd.DataFrame) -> pd.DataFrame:
         if mine and len(mine) >= 3 and len(earlier) >= 6:
             offset[i] = float(np.median(mine)) / _nanmedian_sorted(earlier) - 1.0
         prev_stint[i] = last_stint_len
+        prev_e[i] = prev_stint_e
         since_restart[i] = run
     return laps.assign(ewma_s=ewma, ewma_count=count, pre_ewma_s=pre, ewma_s1_s=sec_ewma[0],
                        ewma_s2_s=sec_ewma[1], ewma_s3_s=sec_ewma[2], base_s=base,
                        best_clean_s=best, driver_offset_rel=offset, prev_stint_laps=prev_stint,
-                       laps_since_restart=since_restart)
+                       laps_since_restart=since_restart, prev_stint_ewma_s=prev_e)
 
 
 def _time_order(laps: pd.DataFrame) -> np.ndarray:
@@ -308,6 +313,15 @@ def trend_features(laps: pd.DataFrame) -> pd.DataFrame:
     result = pd.DataFrame({"trend_class": out[0], "trend_field": out[1],
                            "trend_class_short": out[2], "lap_rel_pre": ratio},
                           index=laps.index)
+    # The last few crossings of the whole field react first when everybody slows before a
+    # flag shows it (slow zones, a safety car being deployed).
+    recent = pd.Series(ratio[order]).rolling(12, min_periods=3).median().to_numpy()
+    slow = pd.Series(np.where(np.isnan(ratio[order]), np.nan, ratio[order] > 0.08), index=t)
+    slow_share = slow.rolling("90s", min_periods=1).mean().to_numpy()
+    result["field_recent_rel"] = np.empty(len(laps))
+    result["field_slow_share"] = np.empty(len(laps))
+    result.iloc[order, result.columns.get_loc("field_recent_rel")] = recent
+    result.iloc[order, result.columns.get_loc("field_slow_share")] = slow_share
     # Field-wide sector trend of the last minutes: slow zones and local yellows slow every
     # class in one sector; no flag column shows them.
     for k in (1, 2, 3):
@@ -370,6 +384,7 @@ def causal_features(laps: pd.DataFrame) -> pd.DataFrame:
     frame["lap_in_stint_next"] = frame["lap_in_stint"] + 1
     frame["stint_frac"] = frame["lap_in_stint_next"] / frame["prev_stint_laps"]
     frame["ewma_vs_best"] = frame["base_s"] / frame["best_clean_s"] - 1.0
+    frame["prev_stint_rel"] = frame["prev_stint_ewma_s"] / frame["base_s"] - 1.0
     for col in ("pass_other", "passed_by_other", "pass_same"):
         frame[f"{col}_prev"] = _lag(frame[col].to_numpy(dtype=float), first, 1)
     frame["race_time_h"] = frame["elapsed_s"] / 3600.0

@@ -191,7 +191,10 @@ class OnlineIntervals:
         if len(source) < self.min_pool:
             scale = (1.0 - alpha) / LEVEL
             return self.prior[0] * scale, self.prior[1] * scale
-        return source.quantile(alpha / 2.0), source.quantile(1.0 - alpha / 2.0)
+        # The interval always contains the prediction (a biased pool can put both quantiles
+        # on one side; showing a band that excludes the point would read as a bug).
+        return (min(source.quantile(alpha / 2.0), 0.0),
+                max(source.quantile(1.0 - alpha / 2.0), 0.0))
 
     def update(self, cls: str, regime: str, residual: float, missed: bool) -> None:
         """Record a completed lap's relative residual and whether its interval missed."""
