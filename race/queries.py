@@ -37,7 +37,7 @@ class RaceState:
 
 def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
     """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls."""
-    laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS)
+    laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS, via_arrow=True)
     if laps.empty:
         store.race(race_id)  # NotFoundError naming the known races when there is no such race
     periods = store.table("flag_periods", race_id)
@@ -65,3 +65,22 @@ def official_comparison(store: RaceStore, race_id: str) -> pd.DataFrame:
     prepared = load_prepared(store, race_id)
     final = race_state(store, race_id, final_order_time_s(prepared), prepared).standings
     return compare_classification(official, final)
+
+
+# -- model outputs (race.predict / race.anomalies, stored by race.live_models) -------------
+def prediction_overview(store: RaceStore, race_id: str):
+    """Stored next-lap predictions of a race shaped for the Predictions page."""
+    from race.model_views import prediction_overview as shape
+    return shape(store.predictions(race_id))
+
+
+def alert_feed(store: RaceStore, race_id: str, limit: int = 500) -> pd.DataFrame:
+    """Incident and slow-stop alerts of a race, newest first (neutralised labels left out)."""
+    return store.alerts(race_id).head(limit)
+
+
+def fresh_alert_numbers(store: RaceStore, race_id: str, at_s: float) -> set[str]:
+    """Cars with an alert in the last 10 minutes of race time before ``at_s`` (the "!")."""
+    from race.model_views import FRESH_ALERT_S
+    from race.model_views import fresh_alert_numbers as fresh
+    return fresh(store.alerts(race_id, since_s=at_s - FRESH_ALERT_S), at_s)

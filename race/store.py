@@ -238,13 +238,17 @@ class RaceStore:
             raise NotFoundError(f"no race {race_id!r} in {self.path} (known: {known})")
         return frame.iloc[0].to_dict()
 
-    def table(self, name: str, race_id: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def table(self, name: str, race_id: str, columns: list[str] | None = None, *,
+              via_arrow: bool = False) -> pd.DataFrame:
         """Rows of one race table, in key order.
 
         Args:
             name: a table of ``race.schema`` (``flags`` is accepted for ``flag_periods``).
             race_id: the race.
             columns: subset of columns (default: all but ``race_id``).
+            via_arrow: convert through Arrow: about twice as fast for long tables with text
+                columns (laps); text comes as pandas strings even when all NULL, DATE
+                columns as ``datetime.date`` objects.
         """
         name = "flag_periods" if name == "flags" else name
         table = TABLES.get(name)
@@ -258,7 +262,10 @@ class RaceStore:
         order = ", ".join(k for k in table.key if k != "race_id" and k in wanted)
         sql = f"SELECT {cols} FROM {name} WHERE race_id = ?" + (
             f" ORDER BY {order}" if order else "")
-        return self._con.cursor().execute(sql, [race_id]).df()
+        cur = self._con.cursor()
+        if via_arrow:
+            return cur.sql(sql, params=[race_id]).to_arrow_table().to_pandas()
+        return cur.execute(sql, [race_id]).df()
 
     def ingest_log(self, limit: int = 200) -> pd.DataFrame:
         """The newest ingestion runs first."""
