@@ -117,7 +117,7 @@ class FeedState:
     faults: dict[str, deque] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     served: dict[str, bytes] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[tuple[str, str, dict]] = field(default_factory=list)
     timeout_sleep_s: float = 1.0
     stale_back_s: float = 40.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -150,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             queue = state.faults.get(path)
             fault = queue.popleft() if queue else None
-            state.requests.append((path, fault or "ok"))
+            state.requests.append((path, fault or "ok", dict(self.headers)))
             clock = state.clock
         if fault == "500":
             self.send_error(500, "injected server error")
