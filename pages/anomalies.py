@@ -1,15 +1,75 @@
-"""Anomalies: incidents and unusual laps, judged with flag context (filled by the detector)."""
+"""Anomalies: the incident feed (newest first, with the reason) and alerts on the lap chart.
+
+Incidents are judged class-relative against each car's own recent pace, never on a lap that
+overlaps a neutralisation period; slow pit stops are their own kind.
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from ui.state import selection
-from ui.widgets import empty_state, require_race
+from race import queries, views
+from race.live_models import update_race_models
+from race.presentation import clock_text
+from ui import charts, data, model_charts
+from ui.state import get_store, selection
+from ui.widgets import empty_state, filter_classes, guard, require_race
 
 sel = selection()
 st.subheader("Anomalies", anchor=False)
-require_race(sel)
-st.markdown("**Incidents and unusual laps**")
-empty_state("The incident detector is not available yet. Once it is, flagged laps appear "
-            "here after 10 laps of a race, with the flag state at the time.")
+race_id = require_race(sel)
+cars = data.table(sel.db_path, race_id, sel.version, "cars")
+labels = views.car_labels(cars)
+
+
+@st.fragment(run_every="10s")
+def anomalies_panel() -> None:
+    with guard():
+        store = get_store(sel.db_path)
+        alerts = filter_classes(queries.alert_feed(store, race_id), sel.classes)
+        if alerts.empty and queries.prediction_overview(store, race_id).history.empty:
+            empty_state("The detector has not run on this race yet. A live race is checked "
+                        "after 10 laps and every 5 laps after; for an imported race, run it "
+                        "now (the race is replayed with only the data known at each moment).")
+            if st.button("Detect incidents", icon=":material/report:"):
+                with st.spinner("Replaying the race lap by lap…"):
+                    update_race_models(store, race_id, force=True)
+                st.rerun()
+            return
+        st.markdown("**Alert feed** — newest first")
+        if alerts.empty:
+            empty_state("No incident or slow stop so far.")
+        else:
+            feed = pd.DataFrame({
+                "Time": [clock_text(t) for t in alerts["elapsed_s"]],
+                "Car": [labels.get(n, f"#{n}") for n in alerts["number"]],
+                "Class": alerts["class"], "Lap": alerts["lap_number"],
+                "Kind": alerts["kind"], "Loss (s)": alerts["score"].round(1),
+                "Reason": alerts["reason"]})
+            st.dataframe(feed, hide_index=True, width="stretch", height=320,
+                         key="pw-alert-feed")
+        options = views.car_options(cars, sel.classes or None)
+        alerted = list(dict.fromkeys(alerts["number"].astype(str)))
+        default = [n for n in ([sel.focus] if sel.focus in options else []) + alerted[:3]
+                   if n in options]
+        numbers = st.multiselect("Cars on the lap chart", options,
+                                 default=list(dict.fromkeys(default)),
+                                 format_func=lambda n: labels.get(n, n),
+                                 key=f"pw_anom_cars::{race_id}")
+        if numbers:
+            history = data.lap_history(sel.db_path, race_id, sel.version)
+            chosen = history[history["number"].isin(numbers)]
+            periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
+            fig = charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
+                                         y_range=views.lap_time_range(chosen))
+            model_charts.add_alert_markers(fig, alerts[alerts["number"].isin(numbers)],
+                                           chosen)
+            st.plotly_chart(fig, key="pw-anom-chart")
+        st.caption("Kinds: slow lap, spin/off (≥ 12 s mostly in one sector), damage run (3 "
+                   "laps in a row down on the class), slow stop (PIT_TIME well above the "
+                   "class median of green stops). ✕ marks alerted laps; shaded: neutralised "
+                   "periods, where no incident is ever raised.")
+
+
+anomalies_panel()

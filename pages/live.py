@@ -7,7 +7,8 @@ import time
 
 import streamlit as st
 
-from race import views
+from race import queries, views
+from race.model_views import mark_alerts
 from race.presentation import class_chips_html, clock_text, flag_banner_html
 from ui import data
 from ui.state import get_store, selection
@@ -30,6 +31,8 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
         st.html(flag_banner_html(flag, inferred=not bool(race.get("has_flags")),
                                  clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"))
         board = filter_classes(board, classes)
+        # "!" on cars with an incident / slow-stop alert in the last 10 minutes.
+        board = mark_alerts(board, queries.fresh_alert_numbers(get_store(path), race_id, at_s))
         if board.empty:
             st.info("No car of the selected classes in this race: clear the class filter "
                     "in the sidebar.", icon=":material/info:")
@@ -69,4 +72,5 @@ if end_s > 0:
 live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class)
 st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
            "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "
-           "header to sort.")
+           "header to sort. ! before a number: an incident or slow-stop alert in the last "
+           "10 minutes (see Anomalies).")
