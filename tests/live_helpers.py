@@ -120,6 +120,8 @@ class FeedState:
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     timeout_sleep_s: float = 1.0
     stale_back_s: float = 40.0
+    script: list[float] | None = None  # race time of each successive main-feed request
+    script_index: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_fault(self, path: str, *faults: str) -> None:
@@ -151,6 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
             queue = state.faults.get(path)
             fault = queue.popleft() if queue else None
             state.requests.append((path, fault or "ok", dict(self.headers)))
+            if state.script is not None and state.builder is not None \
+                    and path == FEED_PATHS[state.layout][0]:
+                state.clock = state.script[min(state.script_index, len(state.script) - 1)]
+                state.script_index += 1
             clock = state.clock
         if fault == "500":
             self.send_error(500, "injected server error")
