@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -47,14 +48,13 @@ def parse_speed(text: str | float) -> float:
     if isinstance(text, int | float):
         value = float(text)
     else:
-        raw = str(text).strip().lower().rstrip("x×")
+        raw = str(text).strip().lower()
         if raw in ("max", "inf", "fastest"):
             return MAX_SPEED
-        try:
-            value = float(raw)
-        except ValueError:
-            raise RaceDataError(f"speed {text!r} is not a number (1 to 1000, or max)") \
-                from None
+        match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*[x×]?", raw)
+        if match is None:
+            raise RaceDataError(f"speed {text!r} is not a number (1 to 1000, or max)")
+        value = float(match.group(1))
     if math.isinf(value):
         return MAX_SPEED
     if not 0.1 <= value <= 1000:
