@@ -25,7 +25,8 @@ def _backtest_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     for mode, text in (("predict", "next-lap predictions with 80 % intervals"),
                        ("anomalies", "incident alerts")):
-        q = sub.add_parser(mode, help=text, description=text)
+        # argparse %-formats help strings: "80 % i…" would be read as a format directive.
+        q = sub.add_parser(mode, help=text.replace("%", "%%"), description=text)
         q.add_argument("--train", nargs="+", required=True, metavar="PATH",
                        help="lap files (or folders of them) to train on")
         q.add_argument("--test", required=True, metavar="PATH", help="the race to replay")
