@@ -1,0 +1,276 @@
+"""The strategy engine: one race's laps up to now → window, cost and rejoin per car.
+
+``prepare_race`` computes everything per lap that only depends on earlier crossings (causal
+facts, fuel units used in the stint, pace, completed stints and measured stops, each with the
+race time it became known). ``predict_rows`` then answers, for any set of lap rows (the last
+lap of each car for the live page, every lap for the backtest), what the engine would have
+said at the end of that lap.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from race.strategy.causal import causal_lap_facts
+from race.strategy.fuel import (
+    PLAN_STOPS,
+    WindowParams,
+    final_stop_adjust,
+    full_capacity,
+    lap_units,
+    stint_progress,
+    stint_records,
+    window_from_candidates,
+)
+from race.strategy.history import History
+from race.strategy.pace import pace_columns
+from race.strategy.rejoin import IN_LAP_SHARE, ClassField, project_after_stop
+from race.strategy.stop_cost import (
+    ROUTINE_HIGH,
+    ROUTINE_LOW,
+    CostParams,
+    measure_stops,
+    predict_cost,
+    splash_factor,
+)
+from race.strategy.tracks import class_group, class_key
+
+log = logging.getLogger(__name__)
+
+MIN_STINT_LAPS = 5     # shorter completed stints (drive-throughs, splashes) are no evidence
+
+
+@dataclass
+class PreparedRace:
+    """Causal per-lap columns and the race's own evidence, each item stamped with when it was
+    known (``end_s`` for stints, ``known_s`` for stops)."""
+
+    laps: pd.DataFrame
+    periods: pd.DataFrame
+    stints: pd.DataFrame
+    stops: pd.DataFrame
+    track: str
+    series: str
+    end_s: float | None = None     # scheduled race end (s from the start), None = unknown
+    by_class: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def _routine_causal(stops: pd.DataFrame) -> np.ndarray:
+    """Routine flag using only the class's stops known before each stop (expanding median)."""
+    out = np.zeros(len(stops), dtype=bool)
+    for _, s in stops.groupby("class_key", sort=False):
+        pit = s["pit_time_s"].to_numpy(dtype=float)
+        med = pd.Series(pit).expanding().median().to_numpy()
+        ratio = pit / med
+        ok = (s["green"].to_numpy(dtype=bool) & np.isfinite(s["cost_s"].to_numpy(dtype=float))
+              & (ratio >= ROUTINE_LOW) & (ratio <= ROUTINE_HIGH))
+        out[stops.index.get_indexer(s.index)] = ok
+    return out
+
+
+def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
+                 series: str = "", end_s: float | None = None) -> PreparedRace:
+    """Per-lap causal columns and the race's completed stints and stops.
+
+    Args:
+        laps: derived laps of one race (any cut-off), sorted by car then lap.
+        history: past races (may be empty).
+        track: ``tracks.track_key`` of the race.
+        end_s: scheduled race duration (s); known before the start, it is not a peek.
+    """
+    laps, periods = causal_lap_facts(laps)
+    fractions = {ck: history.fraction(ck) for ck in laps["class"].map(class_key).unique()}
+    units = lap_units(laps, fractions)
+    laps = pd.concat([laps, stint_progress(laps, units), pace_columns(laps)], axis=1)
+    laps["class_key"] = laps["class"].map(class_key)
+    stints = stint_records(laps, units)
+    stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
+    stops["routine_c"] = _routine_causal(stops)
+    race = PreparedRace(laps, periods, stints, stops, track, series, end_s)
+    for ck in laps["class_key"].unique():
+        s = stints[(stints["class_key"] == ck) & stints["green_end"]
+                   & (stints["laps"] >= MIN_STINT_LAPS)]
+        r = stops[(stops["class_key"] == ck) & stops["routine_c"]]
+        race.by_class[ck] = {
+            "end_s": s["end_s"].to_numpy(dtype=float), "units": s["units"].to_numpy(dtype=float),
+            "number": s["number"].to_numpy(), "manufacturer": s["manufacturer"].to_numpy(),
+            "cost_known_s": r["known_s"].to_numpy(dtype=float),
+            "pit_time_s": r["pit_time_s"].to_numpy(dtype=float),
+            "offset_s": r["offset_s"].to_numpy(dtype=float),
+        }
+    return race
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Parameters of the window and stop-cost estimates (defaults = the measured best)."""
+
+    window: WindowParams = field(default_factory=WindowParams)
+    cost: CostParams = field(default_factory=CostParams)
+
+
+def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
+                 params: EngineParams | None = None) -> pd.DataFrame:
+    """Window and stop cost for the given lap rows, each as known at the end of its lap.
+
+    Args:
+        race: ``prepare_race`` output.
+        history: past races (history stints and costs of this track and class).
+        rows: positional indices into ``race.laps``.
+
+    Returns:
+        One row per input row: ``number, at_lap, at_s, pit_earliest_lap, pit_expected_lap,
+        pit_latest_lap, stop_cost_s`` (green stop), ``full_tank_laps`` (green laps a full
+        tank gives), ``laps_to_flag`` (laps the car still completes before the scheduled end
+        at its pace; NaN when the end is unknown).
+    """
+    laps = race.laps
+    params = params or EngineParams()
+    wp = params.window
+    hist_units: dict[str, np.ndarray] = {}
+    hist_cost: dict[str, float] = {}
+    number = laps["number"].to_numpy()
+    ck_arr = laps["class_key"].to_numpy()
+    man_arr = laps["manufacturer"].to_numpy()
+    lap_no = laps["lap_number"].to_numpy()
+    at_s = laps["elapsed_s"].to_numpy(dtype=float)
+    used = laps["next_units"].to_numpy(dtype=float)
+    pace_arr = laps["pace_s"].to_numpy(dtype=float)
+    lap_time = laps["lap_time_s"].to_numpy(dtype=float)
+    out = np.full((len(rows), 6), np.nan)   # earliest, expected, latest, cost, full, to flag
+    for j, i in enumerate(rows):
+        ck = ck_arr[i]
+        if ck not in hist_units:
+            hist_units[ck] = history.stint_evidence(race.track, ck, race.series)
+            hist_cost[ck] = (history.routine_pit_time(race.track, ck),
+                             history.pit_offset(race.track))
+        ev = race.by_class.get(ck)
+        t = at_s[i]
+        values: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        if ev is not None:
+            k = int(np.searchsorted(ev["end_s"], t, side="right"))
+            if k:
+                v = ev["units"][:k]
+                w = np.full(k, wp.class_weight)
+                w[ev["manufacturer"][:k] == man_arr[i]] = wp.manufacturer_weight
+                w[ev["number"][:k] == number[i]] = wp.own_weight
+                if wp.recent_half_life > 0:
+                    w = w * 0.5 ** ((k - 1 - np.arange(k)) / wp.recent_half_life)
+                values.append(v)
+                weights.append(w)
+            kc = int(np.searchsorted(ev["cost_known_s"], t, side="right"))
+            pit_times, offsets = ev["pit_time_s"][:kc], ev["offset_s"][:kc]
+        else:
+            pit_times = offsets = np.zeros(0)
+        same, related, durations = hist_units[ck]
+        for hu, factor in ((same, 1.0), (related, wp.related_factor)):
+            if len(hu):
+                w_each = factor * min(wp.history_weight, wp.history_cap / len(hu))
+                values.append(hu)
+                weights.append(np.full(len(hu), w_each))
+        if len(durations) and not len(same) and not len(related):
+            pace = pace_arr[i] if np.isfinite(pace_arr[i]) else lap_time[i]
+            if np.isfinite(pace) and pace > 0:
+                values.append(durations / pace)
+                weights.append(np.full(len(durations), wp.transfer_cap / len(durations)))
+        factor = 1.0
+        if values:
+            v, w = np.concatenate(values), np.concatenate(weights)
+            window = window_from_candidates(used[i], v, w, wp)
+            capacity = full_capacity(v, w, wp)
+            out[j, 4] = capacity
+            if race.end_s is not None:
+                pace = pace_arr[i] if np.isfinite(pace_arr[i]) else lap_time[i]
+                to_flag = np.ceil((race.end_s - t) / pace) if pace > 0 else np.nan
+                out[j, 5] = to_flag
+                plan = PLAN_STOPS.get((race.series.upper(), class_group(ck)), wp.plan_stops)
+                window = final_stop_adjust(window, to_flag, capacity, wp, plan_stops=plan)
+                if np.isfinite(window[1]) and capacity > 0:
+                    factor = splash_factor(race.series, (to_flag - window[1]) / capacity)
+            lo, mid, hi = window
+            out[j, :3] = (lap_no[i] + lo, lap_no[i] + mid, lap_no[i] + hi)
+        out[j, 3] = predict_cost(pit_times, offsets, *hist_cost[ck], params.cost,
+                                 factor=factor)
+    return pd.DataFrame({
+        "number": number[rows], "at_lap": lap_no[rows], "at_s": at_s[rows],
+        "pit_earliest_lap": out[:, 0], "pit_expected_lap": out[:, 1],
+        "pit_latest_lap": out[:, 2], "stop_cost_s": out[:, 3],
+        "full_tank_laps": out[:, 4], "laps_to_flag": out[:, 5],
+    })
+
+
+RETIRE_AFTER_LAPS = 3.0     # no crossing for this many laps: stopped (as race.analysis.standings)
+PIT_RETIRE_S = 3600.0
+
+
+def field_from_rows(laps: pd.DataFrame, pred: pd.DataFrame, rows: np.ndarray, t_s: float,
+                    crossings: dict[object, np.ndarray]) -> ClassField:
+    """The ``ClassField`` of the cars whose latest rows (at ``t_s``) are ``rows``.
+
+    Args:
+        laps: ``PreparedRace.laps``.
+        pred: ``predict_rows`` output aligned with ``laps`` rows (same positions).
+        rows: positional row of each car's latest lap at ``t_s``.
+        crossings: per car number, its crossing times of laps 1..n (s).
+    """
+    number = laps["number"].to_numpy()[rows]
+    last_s = laps["elapsed_s"].to_numpy(dtype=float)[rows]
+    pace = laps["pace_s"].to_numpy(dtype=float)[rows]
+    in_lap = laps["in_lap"].to_numpy(dtype=bool)[rows]
+    cost = pred["stop_cost_s"].to_numpy(dtype=float)[rows]
+    since = t_s - last_s
+    limit = np.where(in_lap, PIT_RETIRE_S,
+                     RETIRE_AFTER_LAPS * np.where(np.isfinite(pace), pace, 600.0))
+    pending = np.where(in_lap & np.isfinite(cost), cost * (1 - IN_LAP_SHARE), 0.0)
+    return ClassField(
+        number=number, laps=laps["lap_number"].to_numpy()[rows].astype(np.int64),
+        last_s=last_s, pace_s=pace,
+        stop_lap=pred["pit_expected_lap"].to_numpy(dtype=float)[rows],
+        earliest_lap=pred["pit_earliest_lap"].to_numpy(dtype=float)[rows],
+        latest_lap=pred["pit_latest_lap"].to_numpy(dtype=float)[rows],
+        cost_s=cost, pending_s=pending, running=since <= limit,
+        crossings=[crossings[n] for n in number])
+
+
+def car_crossings(laps: pd.DataFrame) -> dict[object, np.ndarray]:
+    """Per car, the race times of its crossings in lap order (s)."""
+    return {n: g["elapsed_s"].to_numpy(dtype=float)
+            for n, g in laps.groupby("number", sort=False)}
+
+
+def replay(race: PreparedRace, history: History, params: EngineParams | None = None, *,
+           draws: int = 100, seed: int = 0) -> pd.DataFrame:
+    """Replay a race as if live: one row per car per completed lap.
+
+    Each row is what the engine says at the end of that lap, from the crossings of all cars
+    up to that instant: the next stop's window and cost, and the class position 2 laps after
+    the out-lap of that stop (``class_position_after_stop``).
+    """
+    laps = race.laps
+    pred = predict_rows(race, history, np.arange(len(laps)), params)
+    rng = np.random.default_rng(seed)
+    crossings = car_crossings(laps)
+    order = np.argsort(laps["elapsed_s"].to_numpy(), kind="stable")
+    ck = laps["class_key"].to_numpy()
+    number = laps["number"].to_numpy()
+    expected = pred["pit_expected_lap"].to_numpy(dtype=float)
+    t_all = laps["elapsed_s"].to_numpy(dtype=float)
+    latest_row: dict[str, dict[object, int]] = {}
+    position = np.full(len(laps), np.nan)
+    for i in order:
+        cars = latest_row.setdefault(ck[i], {})
+        cars[number[i]] = i
+        if not np.isfinite(expected[i]):
+            continue
+        rows = np.fromiter(cars.values(), dtype=np.int64)
+        class_field = field_from_rows(laps, pred, rows, t_all[i], crossings)
+        me = int(np.flatnonzero(rows == i)[0])
+        proj = project_after_stop(class_field, me, int(expected[i]), draws=draws, rng=rng)
+        position[i] = proj.position
+    pred["class_position_after_stop"] = np.floor(position + 0.5)
+    return pred

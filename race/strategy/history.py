@@ -1,0 +1,205 @@
+"""What earlier races teach the strategy engine: stint lengths, stop costs, caution stops.
+
+A ``RaceSummary`` holds one finished race's green-lap stint records and stop costs (computed
+once, whole-race information is fine for a race in the past). ``History`` pools summaries and
+answers per (track, class): stint consumptions, routine stop costs, pit-lane offsets, the
+neutral-lap fuel fraction, and how often cars pit under a caution at a given stint progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from race.strategy.causal import causal_lap_facts
+from race.strategy.fuel import (
+    DEFAULT_NEUTRAL_FRACTION,
+    lap_units,
+    measure_neutral_fraction,
+    stint_records,
+)
+from race.strategy.stop_cost import mark_routine, measure_stops
+from race.strategy.tracks import class_group, class_key, related_classes
+
+PROGRESS_BINS = np.array([0.0, 0.2, 0.4, 0.55, 0.7, 0.8, 0.9, 1.0, 10.0])
+
+
+@dataclass
+class RaceSummary:
+    """One past race reduced to what the strategy engine learns from."""
+
+    race_id: str
+    series: str
+    track: str
+    stints: pd.DataFrame          # stint_records with units counted at fraction 0 and 1
+    stops: pd.DataFrame           # measure_stops + ``routine``
+    caution: pd.DataFrame         # per (neutral period, car): stint progress, pitted
+
+
+def _caution_exposure(laps: pd.DataFrame, periods: pd.DataFrame,
+                      stints: pd.DataFrame) -> pd.DataFrame:
+    """For each neutral period and each car running at its start: stint progress and whether
+    the car pitted during the period (its in-lap overlaps it)."""
+    if periods.empty or stints.empty:
+        return pd.DataFrame(columns=["class_key", "progress", "pitted"])
+    typical = (stints[stints["green_end"] & (stints["laps"] >= 8)]
+               .groupby("class_key")["laps"].median())
+    rows = []
+    in_laps = laps[laps["in_lap"]]
+    for p_start, p_end in zip(periods["start_s"], periods["end_s"], strict=True):
+        if p_end - p_start < 60.0:
+            continue
+        before = laps[laps["elapsed_s"] <= p_start]
+        if before.empty:
+            continue
+        last = before.groupby("number", sort=False).tail(1)
+        last = last[~last["in_lap"]]
+        pitted = set(in_laps.loc[(in_laps["elapsed_s"] > p_start)
+                                 & (in_laps["start_s"] < p_end), "number"])
+        for number, cls, in_stint in zip(last["number"], last["class"], last["lap_in_stint"],
+                                         strict=True):
+            ck = class_key(cls)
+            full = typical.get(ck, np.nan)
+            if not np.isfinite(full) or full <= 0:
+                continue
+            rows.append((ck, float(in_stint) / float(full), number in pitted))
+    return pd.DataFrame(rows, columns=["class_key", "progress", "pitted"])
+
+
+def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
+                   ) -> RaceSummary:
+    """Reduce one race's derived laps to a ``RaceSummary``.
+
+    Args:
+        laps: derived laps (``derive_laps`` output or the stored table) of a finished race.
+        race_id, series, track: identity; ``track`` is a ``tracks.track_key``.
+    """
+    laps, periods = causal_lap_facts(laps)
+    records = stint_records(laps, lap_units(laps, 1.0))
+    records["race_id"] = race_id
+    stops = measure_stops(laps)
+    stops["routine"] = mark_routine(stops)
+    stops["race_id"] = race_id
+    caution = _caution_exposure(laps, periods, records)
+    return RaceSummary(race_id, series.upper(), track, records, stops, caution)
+
+
+@dataclass
+class History:
+    """Pooled summaries of past races; fractions fitted per class on construction."""
+
+    summaries: list[RaceSummary] = field(default_factory=list)
+    neutral_fraction: dict[str, float] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_summaries(cls, summaries: Iterable[RaceSummary]) -> History:
+        """Pool summaries and measure the neutral-lap fuel fraction per class."""
+        summaries = list(summaries)
+        self = cls(summaries)
+        stints = self.stints()
+        fractions: dict[str, float] = {}
+        if not stints.empty:
+            pooled = measure_neutral_fraction(stints)
+            for ck, s in stints.groupby("class_key"):
+                n_neutral = int(s.loc[s["green_end"], "neutral_laps"].sum())
+                fractions[str(ck)] = measure_neutral_fraction(s) if n_neutral >= 100 else pooled
+            fractions["*"] = pooled
+        self.neutral_fraction = fractions
+        return self
+
+    def fraction(self, ck: str) -> float:
+        """Neutral-lap fuel fraction for a class key (pooled, then the default, if unseen)."""
+        return self.neutral_fraction.get(ck, self.neutral_fraction.get("*",
+                                                                       DEFAULT_NEUTRAL_FRACTION))
+
+    def stints(self, track: str | None = None, ck: str | None = None) -> pd.DataFrame:
+        """Stint records (with ``track``), optionally one track and class."""
+        frames = [s.stints.assign(track=s.track) for s in self.summaries
+                  if track is None or s.track == track]
+        if not frames:
+            return pd.DataFrame(columns=["race_id", "number", "class_key", "laps",
+                                         "neutral_laps", "green_end", "track"])
+        out = pd.concat(frames, ignore_index=True)
+        return out if ck is None else out[out["class_key"] == ck]
+
+    def stops(self, track: str | None = None) -> pd.DataFrame:
+        frames = [s.stops.assign(track=s.track) for s in self.summaries
+                  if track is None or s.track == track]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["class_key", "cost_s", "pit_time_s", "offset_s", "routine", "track"])
+
+    def _green_stints(self, min_laps: int) -> pd.DataFrame:
+        cached = self._cache.get(("green", min_laps))
+        if cached is None:
+            frames = [s.stints.assign(track=s.track, series=s.series) for s in self.summaries]
+            if frames:
+                st = pd.concat(frames, ignore_index=True)
+                st = st[st["green_end"] & (st["laps"] >= min_laps)].copy()
+                f = st["class_key"].map(self.fraction).astype(float)
+                st["units"] = (st["laps"] - st["neutral_laps"]) + f * st["neutral_laps"]
+                st["green_s"] = st["units"] * st["pace_s"]
+            else:
+                st = pd.DataFrame(columns=["track", "series", "class_key", "units", "green_s"])
+            cached = self._cache[("green", min_laps)] = st
+        return cached
+
+    def stint_units(self, track: str, ck: str, *, min_laps: int = 8) -> np.ndarray:
+        """Consumptions (units) of green-ended stints of a class at a track."""
+        s = self._green_stints(min_laps)
+        s = s[(s["track"] == track) & (s["class_key"] == ck)]
+        return s["units"].to_numpy(dtype=float)
+
+    def stint_evidence(self, track: str, ck: str, series: str, *, min_laps: int = 8,
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """History evidence for a class at a track, best first.
+
+        Returns:
+            (units of the class's stints at this track, units of related classes' stints at
+            this track, green durations (s) of the class's and related classes' stints at
+            other tracks of the same series: divide by the car's pace for units)
+        """
+        s = self._green_stints(min_laps)
+        related = related_classes(ck)
+        here = s["track"] == track
+        same = s["class_key"] == ck
+        rel = s["class_key"].isin(related)
+        elsewhere = ~here & (same | rel) & (s["series"] == series.upper())
+        durations = s.loc[elsewhere, "green_s"].to_numpy(dtype=float)
+        return (s.loc[here & same, "units"].to_numpy(dtype=float),
+                s.loc[here & rel, "units"].to_numpy(dtype=float),
+                durations[np.isfinite(durations)])
+
+    def routine_cost(self, track: str, ck: str) -> float:
+        """Median routine stop cost (s) of a class at a track; NaN without history."""
+        s = self.stops(track)
+        s = s[(s["class_key"] == ck) & s["routine"]]
+        return float(s["cost_s"].median()) if len(s) else np.nan
+
+    def routine_pit_time(self, track: str, ck: str) -> float:
+        """Median routine PIT_TIME (s) of a class at a track; NaN without history."""
+        s = self.stops(track)
+        s = s[(s["class_key"] == ck) & s["routine"]]
+        return float(s["pit_time_s"].median()) if len(s) else np.nan
+
+    def pit_offset(self, track: str) -> float:
+        """Median (cost − PIT_TIME) of routine stops at a track: the pit-lane offset (s)."""
+        s = self.stops(track)
+        s = s[s["routine"]]
+        return float(s["offset_s"].median()) if len(s) else np.nan
+
+    def caution_table(self, group: str | None = None) -> pd.DataFrame:
+        """P(pit during a caution) by stint progress bin, pooled over a class group."""
+        frames = [s.caution for s in self.summaries if len(s.caution)]
+        if not frames:
+            return pd.DataFrame(columns=["lo", "hi", "p", "n"])
+        c = pd.concat(frames, ignore_index=True)
+        if group is not None:
+            c = c[c["class_key"].map(class_group) == group]
+        bins = pd.cut(c["progress"], PROGRESS_BINS, right=False)
+        table = c.groupby(bins, observed=False)["pitted"].agg(["mean", "size"]).reset_index()
+        return pd.DataFrame({"lo": PROGRESS_BINS[:-1], "hi": PROGRESS_BINS[1:],
+                             "p": table["mean"].to_numpy(), "n": table["size"].to_numpy()})
