@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LEVEL = 0.8              # nominal interval coverage
 MAX_TRAIN_REL = 0.5      # drop training targets over +50 % (red flags, stoppages)
+SELECT_AFTER = 40        # clean laps of a class before the model can be switched off
 PREDICTION_COLUMNS = ["number", "class", "lap_number", "made_at_s", "predicted_s", "lower80_s",
                       "upper80_s", "ewma_s", "last_s", "next5_s", "actual_s", "next5_actual_s",
                       "s_clean", "s_green", "model_used"]
@@ -220,13 +221,14 @@ def predict_features(model: NextLapModel | None, feats: pd.DataFrame) -> pd.Data
     fallback = np.where(np.isfinite(base), base, last)
     use_model = (feats["clean_c"].to_numpy() & (feats["ewma_count"].to_numpy() >= MIN_EWMA_LAPS)
                  & np.isfinite(base))
-    pred = fallback.copy()
+    model_pred = fallback.copy()
     next5 = fallback.copy()
     if model is not None and use_model.any():
         X = feats.loc[use_model, FEATURES]
-        pred[use_model] = base[use_model] * (1.0 + model.predict(X))
+        model_pred[use_model] = base[use_model] * (1.0 + model.predict(X))
         next5[use_model] = base[use_model] * (1.0 + model.predict_next5(X))
-    low, high = _online_intervals(model, feats, pred, use_model)
+    pred, chosen, low, high = _online_intervals(model, feats, model_pred, fallback, use_model)
+    next5 = np.where(chosen, next5, fallback)
     return pd.DataFrame({
         "number": feats["number"].to_numpy(), "class": feats["class"].to_numpy(),
         "lap_number": feats["lap_number"].to_numpy() + 1,
@@ -238,17 +240,26 @@ def predict_features(model: NextLapModel | None, feats: pd.DataFrame) -> pd.Data
         "next5_actual_s": feats["next5_s"].to_numpy(dtype=float),
         "s_clean": feats["s_clean"].to_numpy(dtype=bool),
         "s_green": feats["s_green"].to_numpy(dtype=bool),
-        "model_used": use_model if model is not None else np.zeros(len(feats), dtype=bool),
+        "model_used": chosen,
     })
 
 
-def _online_intervals(model: NextLapModel | None, feats: pd.DataFrame, pred: np.ndarray,
-                      use_model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _online_intervals(model: NextLapModel | None, feats: pd.DataFrame,
+                      model_pred: np.ndarray, fallback: np.ndarray, use_model: np.ndarray,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Replay predictions and outcomes in time order; outcomes at time t precede predictions.
 
-    A lap's residual joins its pool when the lap is completed (its crossing), and only when
-    the lap is, as known then, a racing lap (clean for the model regime; not in/out and not
+    Two things are recalibrated online, per class, from laps already completed:
+    - the model is shown only while it beats the EWMA on this race's clean laps so far (after
+      ``SELECT_AFTER`` of them); otherwise the prediction is the EWMA (ML.md: a model that
+      does not beat its naive baseline is not shown);
+    - the interval quantiles (``OnlineIntervals``).
+    A lap's residual counts when the lap is completed (its crossing), and only when the lap
+    is, as known then, a racing lap (clean for the model regime; not in/out and not
     neutralised for the fallback regime).
+
+    Returns:
+        (prediction, model shown, relative low, relative high) per row.
     """
     n = len(feats)
     prior = tuple(model.prior_quantiles_) if model is not None else (-0.012, 0.02)
@@ -262,29 +273,43 @@ def _online_intervals(model: NextLapModel | None, feats: pd.DataFrame, pred: np.
     target_clean = nxt("clean_c") & same_car_next
     target_racing = (same_car_next & ~nxt("in_lap") & ~nxt("out_lap") & ~nxt("neutralised_c")
                      & np.isfinite(target))
+    has_model = model is not None
     regime = np.where(use_model, "model", "base")
-    accept = np.where(use_model, target_clean, target_racing) & np.isfinite(pred)
+    accept = np.where(use_model, target_clean, target_racing) & np.isfinite(fallback)
     cls = feats["class"].astype(str).to_numpy()
-    low = np.full(n, np.nan)
-    high = np.full(n, np.nan)
-    # events: (time, kind 0 = outcome first, row)
     ok_out = np.flatnonzero(accept & np.isfinite(done))
     times = np.r_[done[ok_out], made]
     kinds = np.r_[np.zeros(len(ok_out), dtype=np.int8), np.ones(n, dtype=np.int8)]
     rows = np.r_[ok_out, np.arange(n)]
     order = np.lexsort((rows, kinds, times))
-    finite = np.isfinite(pred).tolist()
-    rel = (target / pred - 1.0).tolist()
+    err_model = np.abs(target - model_pred).tolist()
+    err_base = np.abs(target - fallback).tolist()
+    model_l, base_l, target_l = model_pred.tolist(), fallback.tolist(), target.tolist()
+    use_l = (use_model & has_model).tolist()
     cls_l, regime_l = cls.tolist(), regime.tolist()
-    lo_l, hi_l = low.tolist(), high.tolist()
+    pred_l = fallback.tolist()
+    chosen = [False] * n
+    lo_l, hi_l = [float("nan")] * n, [float("nan")] * n
+    score: dict[str, list[float]] = {}  # class → [laps, Σ|err model|, Σ|err EWMA|]
     for i, kind in zip(rows[order].tolist(), kinds[order].tolist(), strict=True):
+        c = cls_l[i]
         if kind == 1:
-            if finite[i]:
-                lo_l[i], hi_l[i] = online.interval(cls_l[i], regime_l[i])
+            if use_l[i]:
+                s = score.get(c)
+                chosen[i] = s is None or s[0] < SELECT_AFTER or s[1] <= s[2]
+            pred_l[i] = model_l[i] if chosen[i] else base_l[i]
+            if pred_l[i] == pred_l[i]:
+                lo_l[i], hi_l[i] = online.interval(c, regime_l[i])
             continue
-        r = rel[i]
-        online.update(cls_l[i], regime_l[i], r, not (lo_l[i] <= r <= hi_l[i]))
-    return np.asarray(lo_l, dtype=float), np.asarray(hi_l, dtype=float)
+        if use_l[i]:
+            s = score.setdefault(c, [0, 0.0, 0.0])
+            s[0] += 1
+            s[1] += err_model[i]
+            s[2] += err_base[i]
+        r = target_l[i] / pred_l[i] - 1.0
+        online.update(c, regime_l[i], r, not (lo_l[i] <= r <= hi_l[i]))
+    return (np.asarray(pred_l, dtype=float), np.asarray(chosen, dtype=bool),
+            np.asarray(lo_l, dtype=float), np.asarray(hi_l, dtype=float))
 
 
 def summarise(predictions: pd.DataFrame) -> pd.DataFrame:
