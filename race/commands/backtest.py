@@ -1,4 +1,4 @@
-"""``python -m race backtest predict|anomalies``: replay a test race lap by lap as if live.
+"""``python -m race backtest predict|anomalies|strategy``: replay a test race lap by lap as if live.
 
 The models are trained on ``--train`` lap files, then the ``--test`` race is replayed: at the
 end of lap n of a car only the crossings (of all cars) up to that instant are used
@@ -24,7 +24,8 @@ ANOMALY_COLUMNS = ["number", "lap_number", "kind", "score", "reason"]
 def _backtest_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     for mode, text in (("predict", "next-lap predictions with 80 % intervals"),
-                       ("anomalies", "incident alerts")):
+                       ("anomalies", "incident alerts"),
+                       ("strategy", "pit windows, stop cost, class position after the stop")):
         # argparse %-formats help strings: "80 % i…" would be read as a format directive.
         q = sub.add_parser(mode, help=text.replace("%", "%%"), description=text)
         q.add_argument("--train", nargs="+", required=True, metavar="PATH",
@@ -55,6 +56,9 @@ def _load(args: argparse.Namespace) -> tuple[dict[str, pd.DataFrame], pd.DataFra
 @command("backtest", "replay a race as if live: predictions or incident alerts (CSV)",
          _backtest_args)
 def cmd_backtest(args: argparse.Namespace) -> int:
+    if args.mode == "strategy":  # the strategy engine learns from history, not a model bundle
+        from race.strategy.backtest import cli_strategy
+        return cli_strategy(lap_files_in(args.train), Path(args.test), Path(args.out))
     from race.live_models import train_bundle
     from race.predict import predict_features, race_features
 

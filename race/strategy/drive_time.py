@@ -31,6 +31,18 @@ def load_rules(path: str | Path = RULES_PATH) -> pd.DataFrame:
     return rules
 
 
+def _records(rules: pd.DataFrame) -> list[dict]:
+    """Rule rows as dicts with their class patterns parsed (cached on the frame)."""
+    cached = rules.attrs.get("_records")
+    if cached is None:
+        cached = rules.to_dict("records")
+        for row in cached:
+            row["classes"] = {c.strip() if c.strip() == "*" else class_key(c)
+                              for c in str(row["class"]).split("|")}
+        rules.attrs["_records"] = cached
+    return cached
+
+
 def rule_for(rules: pd.DataFrame, series: str, cls: str, race_hours: float,
              rating: str | None) -> tuple[float, float]:
     """(minimum, maximum) drive time in seconds for one driver; NaN where no rule applies.
@@ -41,11 +53,10 @@ def rule_for(rules: pd.DataFrame, series: str, cls: str, race_hours: float,
     ck = class_key(cls)
     amateur = (rating or "").upper() in AMATEUR_RATINGS
     best: tuple[int, float, float] | None = None
-    for row in rules.to_dict("records"):
+    for row in _records(rules):
         if str(row["series"]).upper() != series.upper():
             continue
-        classes = {c.strip() if c.strip() == "*" else class_key(c)
-                   for c in str(row["class"]).split("|")}
+        classes = row["classes"]
         if "*" not in classes and ck not in classes:
             continue
         if not (row["min_hours"] <= race_hours < row["max_hours"]):
@@ -110,11 +121,15 @@ def drive_time_status(summary: pd.DataFrame, *, series: str, classes: pd.Series,
     rules = load_rules() if rules is None else rules
     out = summary.copy()
     mins, maxs = [], []
+    seen: dict[tuple[str, object], tuple[float, float]] = {}
     for number, driver in zip(out["number"], out["driver_number"], strict=True):
         rating = None
         if ratings is not None:
             rating = ratings.get((number, driver))
-        lo, hi = rule_for(rules, series, str(classes.get(number, "")), race_hours, rating)
+        key = (str(classes.get(number, "")), rating)
+        if key not in seen:
+            seen[key] = rule_for(rules, series, key[0], race_hours, rating)
+        lo, hi = seen[key]
         mins.append(lo)
         maxs.append(hi)
     out["min_drive_s"] = mins

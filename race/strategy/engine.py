@@ -37,7 +37,7 @@ from race.strategy.stop_cost import (
     predict_cost,
     splash_factor,
 )
-from race.strategy.tracks import class_group, class_key
+from race.strategy.tracks import class_group, class_keys
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,11 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
         end_s: scheduled race duration (s); known before the start, it is not a peek.
     """
     laps, periods = causal_lap_facts(laps)
-    fractions = {ck: history.fraction(ck) for ck in laps["class"].map(class_key).unique()}
+    keys = class_keys(laps["class"])
+    fractions = {ck: history.fraction(ck) for ck in keys.unique()}
     units = lap_units(laps, fractions)
     laps = pd.concat([laps, stint_progress(laps, units), pace_columns(laps)], axis=1)
-    laps["class_key"] = laps["class"].map(class_key)
+    laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
     stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
     stops["routine_c"] = _routine_causal(stops)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from race.strategy.tracks import FUEL_LIMITED, OTHER, class_key
+from race.strategy.tracks import FUEL_LIMITED, OTHER, class_keys
 
 DEFAULT_NEUTRAL_FRACTION = 0.55
 STINT_COLUMNS = ["number", "class_key", "manufacturer", "stint_number", "first_lap", "in_lap",
@@ -33,7 +33,7 @@ def lap_units(laps: pd.DataFrame, fraction: float | dict[str, float]) -> np.ndar
     """
     neutral = laps["neutral_c"].to_numpy(dtype=bool)
     if isinstance(fraction, dict):
-        keys = laps["class"].map(class_key)
+        keys = class_keys(laps["class"])
         f = keys.map(fraction).fillna(DEFAULT_NEUTRAL_FRACTION).to_numpy(dtype=float)
     else:
         f = np.full(len(laps), float(fraction))
@@ -62,29 +62,34 @@ def stint_records(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
 
     ``green_end``: the in-lap is not neutralised (a routine stop, not an opportunistic one);
     ``pace_s``: median clean lap of the stint (s), which turns a stint into a duration that
-    transfers between tracks.
+    transfers between tracks. Laps must be sorted by car then lap (stints are contiguous).
     """
-    work = pd.DataFrame({
-        "number": laps["number"].to_numpy(), "class_key": laps["class"].map(class_key),
-        "manufacturer": laps["manufacturer"].to_numpy(),
-        "stint_number": laps["stint_number"].to_numpy(),
-        "lap_number": laps["lap_number"].to_numpy(), "units": units,
-        "neutral": laps["neutral_c"].to_numpy(dtype=bool),
-        "in_lap": laps["in_lap"].to_numpy(dtype=bool),
-        "elapsed_s": laps["elapsed_s"].to_numpy(dtype=float),
-        "clean_s": laps["lap_time_s"].where(laps["clean_c"].astype(bool)).to_numpy(dtype=float)})
-    # a stint ends at its first in-lap (the red-flag case puts B on the stop row itself)
-    grouped = work.groupby(["number", "stint_number"], sort=False)
-    frame = grouped.agg(class_key=("class_key", "first"), manufacturer=("manufacturer", "first"),
-                        first_lap=("lap_number", "min"), last_lap=("lap_number", "max"),
-                        units=("units", "sum"), neutral_laps=("neutral", "sum"),
-                        ended=("in_lap", "last"), green_end=("neutral", "last"),
-                        end_s=("elapsed_s", "last"), pace_s=("clean_s", "median"),
-                        ).reset_index()
-    frame = frame[frame["ended"]].copy()
-    frame["green_end"] = ~frame["green_end"].astype(bool)
-    frame["in_lap"] = frame["last_lap"]
-    frame["laps"] = frame["last_lap"] - frame["first_lap"] + 1
+    n = len(laps)
+    if n == 0:
+        return pd.DataFrame(columns=STINT_COLUMNS)
+    number = laps["number"].to_numpy()
+    stint = laps["stint_number"].to_numpy()
+    start = np.ones(n, dtype=bool)
+    start[1:] = (number[1:] != number[:-1]) | (stint[1:] != stint[:-1])
+    first = np.flatnonzero(start)
+    last = np.r_[first[1:] - 1, n - 1]
+    in_lap = laps["in_lap"].to_numpy(dtype=bool)
+    ended = in_lap[last]
+    neutral = laps["neutral_c"].to_numpy(dtype=bool)
+    lap_no = laps["lap_number"].to_numpy()
+    clean_s = laps["lap_time_s"].where(laps["clean_c"].astype(bool)).to_numpy(dtype=float)
+    stint_id = np.cumsum(start) - 1
+    pace = pd.Series(clean_s).groupby(stint_id).median().to_numpy()
+    frame = pd.DataFrame({
+        "number": number[first], "class_key": class_keys(laps["class"]).to_numpy()[first],
+        "manufacturer": laps["manufacturer"].to_numpy()[first], "stint_number": stint[first],
+        "first_lap": lap_no[first], "in_lap": lap_no[last],
+        "laps": lap_no[last] - lap_no[first] + 1,
+        "units": np.add.reduceat(np.asarray(units, dtype=float), first),
+        "neutral_laps": np.add.reduceat(neutral.astype(np.int64), first),
+        "green_end": ~neutral[last],
+        "end_s": laps["elapsed_s"].to_numpy(dtype=float)[last], "pace_s": pace,
+    })[ended]
     return frame[STINT_COLUMNS].sort_values("end_s", kind="stable").reset_index(drop=True)
 
 

@@ -193,6 +193,12 @@ class History:
 
     def caution_table(self, group: str | None = None) -> pd.DataFrame:
         """P(pit during a caution) by stint progress bin, pooled over a class group."""
+        cached = self._cache.get(("caution", group))
+        if cached is None:
+            cached = self._cache[("caution", group)] = self._caution_table(group)
+        return cached
+
+    def _caution_table(self, group: str | None) -> pd.DataFrame:
         frames = [s.caution for s in self.summaries if len(s.caution)]
         if not frames:
             return pd.DataFrame(columns=["lo", "hi", "p", "n"])

@@ -66,6 +66,9 @@ def pace_columns(laps: pd.DataFrame) -> pd.DataFrame:
         if count >= MIN_STINT_LAPS:
             pace[i] = value
         elif recent:
-            pace[i] = float(np.median(recent))
+            ordered = sorted(recent)
+            mid = len(ordered) // 2
+            pace[i] = (ordered[mid] if len(ordered) % 2
+                       else 0.5 * (ordered[mid - 1] + ordered[mid]))
     return pd.DataFrame({"ewma_s": ewma, "ewma_laps": ewma_laps, "pace_s": pace,
                          "clean_laps_seen": seen_n}, index=laps.index)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from race.strategy.stop_cost import mark_routine, measure_stops
-from race.strategy.tracks import class_key
+from race.strategy.tracks import class_keys
 
 LEADS = (10, 5, 2)
 MIN_SCORED_STINT = 8
@@ -26,7 +26,7 @@ def class_positions(laps: pd.DataFrame) -> pd.Series:
     Position = 1 + the number of class cars that completed the same lap number earlier; a
     car with more laps completed that lap earlier too, a lapped car did not.
     """
-    key = laps["class"].map(class_key)
+    key = class_keys(laps["class"])
     work = pd.DataFrame({"ck": key, "lap": laps["lap_number"], "t": laps["elapsed_s"]},
                         index=laps.index)
     return (work.groupby(["ck", "lap"])["t"].rank(method="first").astype(int))

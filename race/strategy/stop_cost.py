@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from race.strategy.tracks import class_key
+from race.strategy.tracks import class_keys
 
 BASE_LAPS = 6          # laps before the in-lap whose clean laps give the reference pace
 MIN_BASE_LAPS = 2      # clean laps needed among them
@@ -44,15 +44,21 @@ def measure_stops(laps: pd.DataFrame) -> pd.DataFrame:
     driver = laps["driver_number"].to_numpy()
     lap_no = laps["lap_number"].to_numpy()
     elapsed = laps["elapsed_s"].to_numpy(dtype=float)
-    classes = laps["class"].map(class_key).to_numpy()
+    classes = class_keys(laps["class"]).to_numpy()
     ins = np.flatnonzero(laps["in_lap"].to_numpy(dtype=bool))
     ins = ins[ins + 1 < len(laps)]
     ins = ins[(number[ins + 1] == number[ins]) & np.isfinite(pit[ins + 1])]
     rows = []
     for i in ins:
         lo = i - BASE_LAPS
-        window = [k for k in range(max(lo, 0), i) if number[k] == number[i] and clean[k]]
-        base = float(np.median(lap_time[window])) if len(window) >= MIN_BASE_LAPS else np.nan
+        window = sorted(lap_time[k] for k in range(max(lo, 0), i)
+                        if number[k] == number[i] and clean[k])
+        m = len(window)
+        if m < MIN_BASE_LAPS:
+            base = np.nan
+        else:
+            base = (float(window[m // 2]) if m % 2
+                    else 0.5 * float(window[m // 2 - 1] + window[m // 2]))
         cost = lap_time[i] + lap_time[i + 1] - 2.0 * base
         rows.append((number[i], classes[i], int(lap_no[i]), float(elapsed[i]),
                      float(elapsed[i + 1]), float(pit[i + 1]), cost, base,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 # Substring of the normalised event name → track key. Order matters: first hit wins.
 _TRACK_ALIASES: tuple[tuple[str, str], ...] = (
     ("wgi", "watkins-glen"), ("watkins", "watkins-glen"), ("sebring", "sebring"),
@@ -56,6 +58,12 @@ def track_key(event: str) -> str:
 def class_key(name: object) -> str:
     """Normalised class name: upper case without spaces or dashes (``GTD PRO`` → ``GTDPRO``)."""
     return re.sub(r"[\s_-]+", "", str(name or "")).upper()
+
+
+def class_keys(names: pd.Series) -> pd.Series:
+    """``class_key`` of every element, computed once per distinct name (fast on laps)."""
+    uniques = names.dropna().unique()
+    return names.map({u: class_key(u) for u in uniques}).fillna("")
 
 
 def class_group(name: object) -> str:
