@@ -46,7 +46,7 @@ TABLES = {t.name: t for t in ALL_TABLES}
 EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
 
 
-SMALL_INSERT_ROWS = 64
+SMALL_INSERT_ROWS = 16
 
 
 def _params(frame: pd.DataFrame) -> list[object]:
@@ -144,18 +144,15 @@ class RaceStore:
             return
         present = [c for c in table.names if c in frame.columns]
         if len(frame) <= SMALL_INSERT_ROWS:
-            # A few rows (a live poll): parameterised VALUES beat registering a DataFrame.
+            # A few rows (a live poll): parameterised VALUES, no DataFrame conversion.
             names = ", ".join(f'"{c}"' for c in present)
             row = "(" + ", ".join("?" * len(present)) + ")"
             cur.execute(f"{verb} INTO {table.name} ({names}) VALUES "
                         + ", ".join([row] * len(frame)), _params(frame[present]))
             return
-        cur.register("_staged", frame[present])
         select = ", ".join(f'"{c}"' if c in present else "NULL" for c in table.names)
-        try:
-            cur.execute(f"{verb} INTO {table.name} SELECT {select} FROM _staged")
-        finally:
-            cur.unregister("_staged")
+        _race_rows_staged = frame[present]  # read by name by the query (replacement scan)
+        cur.execute(f"{verb} INTO {table.name} SELECT {select} FROM _race_rows_staged")
 
     def replace_race(self, race_id: str, frames: dict[str, pd.DataFrame]) -> None:
         """Replace every row of ``race_id`` in the race tables with ``frames`` atomically.
@@ -345,11 +342,9 @@ class RaceStore:
                         + ", ".join([row] * len(frame)) + f") v({names}) WHERE {match}",
                         _params(frame[present]))
             return
-        cur.register("_changes", frame[present])
-        try:
-            cur.execute(f"UPDATE {table.name} SET {assignments} FROM _changes v WHERE {match}")
-        finally:
-            cur.unregister("_changes")
+        _race_rows_changed = frame[present]  # read by name by the query (replacement scan)
+        cur.execute(f"UPDATE {table.name} SET {assignments} FROM _race_rows_changed v "
+                    f"WHERE {match}")
 
     @staticmethod
     def _revision_conflict(cur: duckdb.DuckDBPyConnection, race_id: str,
@@ -418,6 +413,10 @@ class RaceStore:
             if delta.flag_periods is not None:
                 cur.execute("DELETE FROM flag_periods WHERE race_id = ?", [race_id])
                 self._insert(cur, FLAG_PERIODS, delta.flag_periods.assign(race_id=race_id))
+            elif delta.period_end is not None:
+                cur.execute("UPDATE flag_periods SET end_s = ? WHERE race_id = ? AND "
+                            "period_number = ?", [delta.period_end[1], race_id,
+                                                  delta.period_end[0]])
             if delta.race:
                 cur.execute("UPDATE races SET laps = ?, cars = ?, classes = ? "
                             "WHERE race_id = ?", [delta.race["laps"], delta.race["cars"],

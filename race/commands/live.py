@@ -111,6 +111,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             if not args.json:
                 print("stopped", file=sys.stderr)
         finally:
+            session.stop()
             fetcher.close()
         summary = session.summary()
     if args.json:

@@ -105,7 +105,9 @@ class StoreDelta:
     Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
     stored rows with the same key, ``new_stints``/``new_cars`` are inserted; ``pit_stops``
     replace rows with the same key; ``drivers`` and ``markers`` rows are added when absent;
-    ``flag_periods`` (when not None) replaces the race's periods.
+    ``flag_periods`` (when not None) replaces the race's periods; ``period_end`` moves the
+    end of the last period (an open neutralisation). ``race`` holds the races row's counts
+    when they are worth rewriting (new car or class, or every tenth batch).
     """
 
     race_id: str
@@ -120,6 +122,7 @@ class StoreDelta:
     race: dict = field(default_factory=dict)
     new_stints: pd.DataFrame = field(default_factory=pd.DataFrame)
     new_cars: pd.DataFrame = field(default_factory=pd.DataFrame)
+    period_end: tuple[int, float] | None = None  # (period_number, end_s) of a growing period
 
     @property
     def empty(self) -> bool:
@@ -146,6 +149,8 @@ class LiveRace:
         self.stored_drivers: set[tuple[str, int]] = set()  # (number, driver_number) rows
         self.stored_stints: set[tuple[str, int]] = set()  # (number, stint_number) rows
         self.stored_cars: set[str] = set()
+        self._batches = 0
+        self._race_cars = -1
         self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
                         if periods is not None and len(periods) else
                         pd.DataFrame(columns=PERIOD_COLUMNS))
@@ -210,13 +215,14 @@ class LiveRace:
         for column in ("lap_time_s", "elapsed_s", "pit_time_s", "speed_kph"):
             if column in new:
                 new[column] = pd.to_numeric(new[column]).astype(float)
-        numbers = list(dict.fromkeys(new["number"]))
-        for number in numbers:
-            expected = self.car_laps(number) + 1
-            first = int(new.loc[new["number"] == number, "lap_number"].iloc[0])
-            if first != expected:
-                raise ValueError(f"car {number}: new laps start at {first}, expected "
-                                 f"{expected}")
+        number_values = new["number"].to_numpy()
+        lap_values = new["lap_number"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, number_values[1:] != number_values[:-1]])
+        numbers = [str(n) for n in number_values[starts]]
+        for number, first in zip(numbers, lap_values[starts], strict=True):
+            if int(first) != self.car_laps(number) + 1:
+                raise ValueError(f"car {number}: new laps start at {int(first)}, expected "
+                                 f"{self.car_laps(number) + 1}")
         derived = derive_car_columns(new, self._context(numbers))
         derived["neutralised"] = False
         derived["restart_lap"] = False
@@ -227,9 +233,9 @@ class LiveRace:
         cols = self.columns
         flag_frame = cols.take(None, ("number", "lap_number", "elapsed_s", "flag",
                                       "lap_time_s", "class", "in_lap", "out_lap", "start_s"))
-        periods = rebuild_flag_periods(flag_frame)
-        periods_changed = not _same_periods(periods, self.periods)
-        self.periods = periods.reset_index(drop=True)
+        periods = rebuild_flag_periods(flag_frame).reset_index(drop=True)
+        change = _period_change(periods, self.periods)
+        self.periods = periods
         neutral, restart, clean = neutral_columns(flag_frame, periods,
                                                   median_lap_s(flag_frame["lap_time_s"]))
         old = slice(0, int(new_rows[0]))
@@ -241,8 +247,13 @@ class LiveRace:
         cols.view("clean")[:] = clean
         laps_out = derived.assign(neutralised=neutral[new_rows], restart_lap=restart[new_rows],
                                   clean=clean[new_rows])
-        return self._delta(laps_out, derived, numbers, periods if periods_changed else None,
-                           changed, marker_frame, new_rows)
+        delta = self._delta(laps_out, derived, numbers,
+                            periods if change == "all" else None, changed, marker_frame,
+                            new_rows)
+        if change == "last-end":  # an open period grows: one value moves
+            last = periods.iloc[-1]
+            delta.period_end = (int(last["period_number"]), float(last["end_s"]))
+        return delta
 
     def _delta(self, laps_out: pd.DataFrame, derived: pd.DataFrame, numbers: list[str],
                periods: pd.DataFrame | None, changed: np.ndarray, markers: pd.DataFrame,
@@ -251,7 +262,7 @@ class LiveRace:
         empty = pd.DataFrame()
         if laps_out.empty and not len(changed):
             return StoreDelta(self.race_id, laps_out, empty, empty, empty, empty, empty,
-                              periods, markers, self._race_fields())
+                              periods, markers, self.race_fields())
         new_rows = new_rows if new_rows is not None else np.zeros(0, dtype=int)
         lap_flags = cols.take(changed, ("number", "lap_number", "neutralised",
                                         "restart_lap", "clean"))
@@ -294,7 +305,7 @@ class LiveRace:
                 drivers = named.loc[~known]
                 self.stored_drivers.update(pairs)
         return StoreDelta(self.race_id, laps_out, lap_flags, stints, stops, cars, drivers,
-                          periods, markers, self._race_fields(), new_stints, new_cars)
+                          periods, markers, self.race_fields(), new_stints, new_cars)
 
     def _rows_of(self, keys: set[tuple[str, int]]) -> np.ndarray:
         stint = self.columns.view("stint_number")
@@ -339,19 +350,30 @@ class LiveRace:
             "class": cols.view("class")[last], "team": cols.view("team")[last],
             "vehicle": [self.vehicles.get(n) for n in numbers]})
 
-    def _race_fields(self) -> dict:
+    def race_fields(self, force: bool = False) -> dict:
+        """The races row's counts, when a car or class is new or every tenth batch."""
+        self._batches += 1
+        cars = len(self.car_rows)
+        if not force and cars == self._race_cars and self._batches % 10:
+            return {}
         classes = sorted({c for c in self.columns.view("class") if isinstance(c, str)})
-        return {"laps": self.columns.n, "cars": len(self.car_rows),
-                "classes": ",".join(classes)}
+        self._race_cars = cars
+        return {"laps": self.columns.n, "cars": cars, "classes": ",".join(classes)}
 
 
-def _same_periods(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    if len(a) != len(b):
-        return False
-    if not len(a):
-        return True
-    return (np.array_equal(a["flag"].to_numpy(), b["flag"].to_numpy())
-            and np.allclose(a["start_s"].to_numpy(dtype=float),
-                            b["start_s"].to_numpy(dtype=float), rtol=0, atol=1e-9)
-            and np.allclose(a["end_s"].to_numpy(dtype=float),
-                            b["end_s"].to_numpy(dtype=float), rtol=0, atol=1e-9))
+def _period_change(new: pd.DataFrame, old: pd.DataFrame) -> str:
+    """``none``, ``last-end`` (only the last period's end moved: an open neutralisation
+    growing) or ``all``."""
+    if len(new) != len(old):
+        return "all"
+    if not len(new):
+        return "none"
+    if not np.array_equal(new["flag"].to_numpy(), old["flag"].to_numpy()):
+        return "all"
+    start_same = np.allclose(new["start_s"].to_numpy(dtype=float),
+                             old["start_s"].to_numpy(dtype=float), rtol=0, atol=1e-9)
+    end_new = new["end_s"].to_numpy(dtype=float)
+    end_old = old["end_s"].to_numpy(dtype=float)
+    if not start_same or not np.allclose(end_new[:-1], end_old[:-1], rtol=0, atol=1e-9):
+        return "all"
+    return "none" if abs(end_new[-1] - end_old[-1]) <= 1e-9 else "last-end"

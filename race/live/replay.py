@@ -212,6 +212,7 @@ class Replay:
         except RaceDataError as exc:
             self.error = str(exc)
             log.warning("replay of %s stopped: %s", self.source, exc)
+        self.session.stop()  # final counts on the race row, state marked inactive
         self.done = True
         return self.status()
 

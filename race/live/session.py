@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("imsa", "wec")
 SERIES_OF = {"imsa": "IMSA", "wec": "WEC"}
 FAILED = ("fetch-error", "bad-payload", "store-error")
+STATE_REFRESH_S = 60.0  # a poll with nothing new still saves the tracker state this often
 SKIPPED = ("unchanged", "duplicate", "stale", "other-session")
 
 
@@ -121,6 +122,8 @@ class LiveSession:
         self.last: PollResult | None = None
         self._last_digest: str | None = None
         self._chequered_at: float | None = None
+        self._persisted: tuple | None = None  # material tracker state last written
+        self._persisted_at = 0.0
         if self.race_id and store.cursor().execute(
                 "SELECT 1 FROM races WHERE race_id = ?", [self.race_id]).fetchall():
             self._open_existing()
@@ -153,6 +156,7 @@ class LiveSession:
         self.tracker = self._reconcile(tracker, laps, markers)
         self.revision = int(state.get("revision") or 0)
         self._last_digest = None
+        self._persisted = None
 
     def _reconcile(self, tracker: LapTracker, laps: pd.DataFrame,
                    markers: pd.DataFrame) -> LapTracker:
@@ -273,10 +277,20 @@ class LiveSession:
                                                           if len(delta.markers) else ""))
                 if track.message:
                     message += f"; {track.message}"
+                material = self._material_state()
+                if (delta.empty and delta.lap_flags.empty and material == self._persisted
+                        and time.monotonic() - self._persisted_at < STATE_REFRESH_S):
+                    # Nothing a restart would need changed: no write (the next one
+                    # carries the state anyway).
+                    self._last_digest = digest_hex
+                    return self._done(PollResult("ok", message="no new laps",
+                                                 clock_s=track.clock_s,
+                                                 flag=self.tracker.flag), started)
                 self.revision = self.store.apply_live_delta(
                     delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
                     status="ok", message=message, source=self.config.url,
                     clock_s=track.clock_s, flag=self.tracker.flag, started_at=started_at)
+                self._persisted, self._persisted_at = material, time.monotonic()
             except LiveStateConflict as exc:
                 log.info("%s", exc)
                 self._load()
@@ -299,6 +313,13 @@ class LiveSession:
                               started)
         return self._fail("store-error", "the race kept changing during the write", started,
                           started_at)
+
+    def _material_state(self) -> tuple:
+        """What of the tracker's state matters after a restart: laps, pit states, flag."""
+        assert self.tracker is not None
+        return (self.tracker.flag, tuple(
+            (n, t.laps, t.in_pit, t.pit_stops, t.pending_pit_ms)
+            for n, t in self.tracker.cars.items()))
 
     def _parse(self, payloads: dict[str, bytes]) -> FeedSnapshot:
         if self.config.source == "wec":
@@ -351,8 +372,17 @@ class LiveSession:
                 and time.monotonic() - self._chequered_at >= self.finish_grace_s)
 
     def stop(self) -> None:
-        """Stop following the race (the live_state row says so)."""
-        if self.race_id is not None and self.race is not None:
+        """Stop following the race: final counts and state written, marked inactive."""
+        if self.race_id is not None and self.race is not None and self.tracker is not None:
+            try:
+                delta = self.race.add_laps([])  # nothing new: the race row's final counts
+                delta.race = self.race.race_fields(force=True)
+                self.revision = self.store.apply_live_delta(
+                    delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
+                    status="stopped", message="stopped following", source=self.config.url,
+                    clock_s=self.tracker.clock_s, flag=self.tracker.flag)
+            except StoreError as exc:
+                log.warning("%s: final state not saved: %s", self.race_id, exc)
             self.store.set_live_active(self.race_id, False)
 
     def summary(self) -> dict:

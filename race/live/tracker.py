@@ -21,7 +21,7 @@ previous flag. Pure: no I/O; the state round-trips through ``to_state``/``from_s
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -102,7 +102,8 @@ class LapTracker:
                 "last_feed_ms": self.last_feed_ms, "start_offset_s": self.start_offset_s,
                 "flag": self.flag, "event": self.event, "session": self.session,
                 "clock_s": self.clock_s,
-                "cars": {n: asdict(t) for n, t in self.cars.items()}}
+                "cars": {n: {**vars(t), "drivers": list(t.drivers)}
+                         for n, t in self.cars.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> LapTracker:

@@ -1,0 +1,133 @@
+"""Live path speed: one poll cycle, and a whole 24 h race replayed at maximum speed.
+
+1. Poll cycle. A real 24 h race (WEC Le Mans 2024, 62 cars) is played through the live path
+   to mid-race, then ``--polls`` polls at the live cadence (10 s of race time apart) are
+   timed one by one: parse the 62-car payload, derive the new laps, store them in one
+   transaction (``LiveSession.ingest``; building the payload is not counted). Target: the
+   median and p95 poll ≤ 20 ms. Baseline, measured in the same run at the same point of the
+   race: what a poll would cost by re-deriving and replacing the whole race
+   (``build_race_frames`` + ``replace_race``); the ratio shows what the incremental path
+   saves.
+2. Replay. The whole race, from its official lap file, through ``Replay`` at maximum speed
+   into a fresh database (payloads built, parsed, derived, stored, poll by poll). Target:
+   ≤ 60 s.
+
+Usage: ``python benchmarks/live_poll.py [--file PATH] [--polls N] [--strict]``
+(``--strict``: exit 1 when a target is missed). The machine's load average is printed: on a
+shared machine the figures scale with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from race.importer import build_race_frames  # noqa: E402
+from race.live.replay import Replay  # noqa: E402
+from race.live.session import LiveConfig, LiveSession  # noqa: E402
+from race.sources.lapfile import parse_lap_file  # noqa: E402
+from race.sources.replay import FeedBuilder  # noqa: E402
+from race.store import RaceStore  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "realdata" / "wec" / "2024" / "le-mans-24h" / "laps.csv"
+POLL_TARGET_MS = 20.0
+REPLAY_TARGET_S = 60.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def poll_cycle(path: Path, polls: int, folder: Path) -> dict:
+    data = path.read_bytes()
+    parsed = parse_lap_file(data, str(path))
+    frames = build_race_frames(parsed)
+    builder = FeedBuilder(frames["laps"], frames["flag_periods"], event="Benchmark")
+    layout = "wec-current" if frames["laps"]["flag"].notna().any() else "wec-2017"
+    store = RaceStore(folder / "poll.duckdb")
+    session = LiveSession(store, LiveConfig(source="wec", url="benchmark", race_id="bench"),
+                          recorder=False)
+    middle = builder.end_s / 2
+    t, warm = 0.0, 0
+    while t < middle:  # to mid-race as fast as the live path goes
+        session.ingest(builder.payloads(t, layout), received_s=t)
+        t = builder.next_time(t, float("inf"))
+        warm += 1
+    payloads = []
+    for _ in range(polls):
+        t = builder.next_time(t, 10.0)
+        payloads.append((t, builder.payloads(t, layout)))
+    cycle_ms, laps = [], 0
+    for t_poll, payload in payloads:
+        started = time.perf_counter()
+        result = session.ingest(payload, received_s=t_poll)
+        cycle_ms.append((time.perf_counter() - started) * 1000)
+        laps += result.laps
+        assert result.status == "ok", result
+    cars = len(builder.cars)
+    stored = len(store.table("laps", "bench"))
+    # baseline: the same mid-race point, the whole race re-derived and replaced per poll
+    so_far = parsed[parsed["elapsed_s"] <= t].reset_index(drop=True)
+    baseline_ms = []
+    for _ in range(5):
+        started = time.perf_counter()
+        store.replace_race("baseline", build_race_frames(so_far))
+        baseline_ms.append((time.perf_counter() - started) * 1000)
+    store.close()
+    return {"cars": cars, "warm_polls": warm, "laps_before": stored - laps, "polls": polls,
+            "new_laps": laps, "median_ms": statistics.median(cycle_ms),
+            "p95_ms": percentile(cycle_ms, 0.95), "max_ms": max(cycle_ms),
+            "baseline_ms": statistics.median(baseline_ms)}
+
+
+def replay(path: Path, folder: Path) -> dict:
+    with RaceStore(folder / "replay.duckdb") as store:
+        started = time.perf_counter()
+        status = Replay(store, str(path), speed=float("inf")).run()
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "polls": status.polls, "laps": status.laps_stored,
+            "race_h": status.race_time_s / 3600, "error": status.error}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=DEFAULT, help="official lap file")
+    parser.add_argument("--polls", type=int, default=200, help="polls to time (default 200)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    if not args.file.exists():
+        print(f"{args.file} is absent (../shared/realdata): nothing to measure")
+        return 0
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        poll = poll_cycle(args.file, args.polls, Path(tmp))
+        print(f"poll cycle, {poll['cars']}-car payload, mid-race ({poll['laps_before']} laps "
+              f"stored), {poll['polls']} polls 10 s apart, {poll['new_laps']} new laps:")
+        print(f"  median {poll['median_ms']:.1f} ms, p95 {poll['p95_ms']:.1f} ms, "
+              f"max {poll['max_ms']:.1f} ms (target ≤ {POLL_TARGET_MS:.0f} ms)")
+        print(f"  baseline (re-derive + replace the whole race per poll): "
+              f"{poll['baseline_ms']:.0f} ms → incremental is "
+              f"{poll['baseline_ms'] / poll['median_ms']:.0f}× faster")
+        rep = replay(args.file, Path(tmp))
+        print(f"replay of the whole race ({rep['race_h']:.1f} h, {rep['laps']} laps) at "
+              f"maximum speed: {rep['seconds']:.1f} s, {rep['polls']} polls "
+              f"(target ≤ {REPLAY_TARGET_S:.0f} s)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    missed = (poll["median_ms"] > POLL_TARGET_MS or poll["p95_ms"] > POLL_TARGET_MS
+              or rep["seconds"] > REPLAY_TARGET_S or rep["error"])
+    if missed:
+        print("a target was missed")
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
