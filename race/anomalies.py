@@ -6,9 +6,11 @@ on class-relative residuals instead, computed causally at the end of each lap:
 - class at that moment: the median lap (and sector) time of the car's class over the racing
   laps completed in the last 5 minutes; ratio = lap / class median.
 - own recent relative pace: the median of the car's previous 8 such ratios.
-- loss vs class = (ratio − own recent ratio) × class median (s), per lap and per sector; the
-  sector form is sharper (the other sectors' noise stays out) and is the rule's score when
-  sectors exist, the lap form otherwise.
+- loss vs class = (ratio − own recent ratio − what the field's last 12 crossings lost the
+  same way) × class median (s), per lap and per sector. The field term removes slow zones and
+  local yellows (every car passing there loses); the sector form is sharper (the other
+  sectors' noise stays out) and is the rule's score when sectors exist, the lap form
+  otherwise.
 
 A lap is an incident when its score reaches a threshold calibrated on training races to a
 target share of green laps (``alert_rate``). Laps overlapping a neutralisation period are
@@ -34,6 +36,7 @@ from threadpoolctl import threadpool_limits
 log = logging.getLogger(__name__)
 
 CLASS_WINDOW_S = 300
+FIELD_CROSSINGS = 12
 OWN_LAPS = 8
 SECTORS = ("s1_s", "s2_s", "s3_s")
 ISO_FEATURES = ["rel_lap", "rel_sector", "laps_since_restart", "near_cars", "pass_other",
@@ -83,7 +86,13 @@ def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
         own_ratio = (ratio.where(racing).groupby(number).shift()
                      .groupby(number).rolling(own_laps, min_periods=2).median()
                      .reset_index(level=0, drop=True).reindex(f.index))
-        losses[col] = ((ratio - own_ratio) * med).to_numpy()
+        dev = (ratio - own_ratio).to_numpy()
+        # What the last crossings of the whole field lost in the same place: slow zones and
+        # local yellows cost every car passing there, which is not a single-car incident.
+        field = np.full(len(f), np.nan)
+        field[order] = (pd.Series(np.where(racing, dev, np.nan)[order])
+                        .rolling(FIELD_CROSSINGS, min_periods=5).median().to_numpy())
+        losses[col] = (dev - np.clip(np.nan_to_num(field), 0.0, None)) * med
         if col == "lap_time_s":
             out["class_median_s"] = med
         else:
