@@ -89,6 +89,30 @@ def save_trained(store: RaceStore, models_dir: Path | None = None, *,
     return bundle
 
 
+_retrains: dict[str, threading.Thread] = {}
+
+
+def start_retrain(store: RaceStore, models_dir: Path, *,
+                  exclude: tuple[str, ...] = ()) -> threading.Thread | None:
+    """Train and save a model in a daemon thread unless one is running or has run."""
+    key = str(models_dir)
+    with _lock:
+        if key in _retrains:
+            return None
+
+        def work() -> None:
+            try:
+                save_trained(store, models_dir, exclude=exclude)
+            except RaceDataError as exc:
+                log.warning("cannot train a model: %s", exc)
+
+        thread = threading.Thread(target=work, name="pitwall-retrain", daemon=True)
+        _retrains[key] = thread
+    thread.start()
+    log.info("training a model in the background (saved under %s)", models_dir)
+    return thread
+
+
 def cached_bundle(models_dir: Path) -> tuple[ModelBundle | None, str]:
     """The saved bundle (reloaded when its file changes) and a label for it."""
     model_path, _ = model_paths(models_dir)
@@ -119,12 +143,15 @@ def compute_race_outputs(laps: pd.DataFrame, bundle: ModelBundle | None,
 
 
 def update_race_models(store: RaceStore, race_id: str, *, models_dir: Path | None = None,
-                       force: bool = False) -> ModelUpdate | None:
+                       force: bool = False, auto_train: bool = True) -> ModelUpdate | None:
     """Refresh a race's stored predictions and alerts when due; None when not due.
 
     Due once the leader has ``START_AFTER_LAPS`` laps and then every ``EVERY_LAPS`` leader
     laps (``force`` ignores both). Safe to call from a scheduler thread every few seconds:
-    a call that is not due costs one small query.
+    a call that is not due costs one small query. Without a usable model (none saved, or
+    saved by other library versions) the EWMA baseline is stored and, with ``auto_train``,
+    a retrain on the other stored races starts in a background thread (once per folder);
+    the next update picks the new model up.
     """
     started = time.perf_counter()
     row = store.cursor().execute(
@@ -138,8 +165,10 @@ def update_race_models(store: RaceStore, race_id: str, *, models_dir: Path | Non
         if not due:
             return None
         _last_update[key] = leader
-    models_dir = models_dir or Settings.from_env().models_dir
-    bundle, label = cached_bundle(Path(models_dir))
+    models_dir = Path(models_dir or Settings.from_env().models_dir)
+    bundle, label = cached_bundle(models_dir)
+    if bundle is None and auto_train:
+        start_retrain(store, models_dir, exclude=(race_id,))
     laps = stored_laps(store, race_id)
     predictions, alerts = compute_race_outputs(laps, bundle)
     predictions = predictions.assign(model=label)

@@ -56,9 +56,10 @@ def test_live_update_stores_predictions_and_alerts(race_files, store, tmp_path: 
     from race.live_models import save_trained, update_race_models
     result = import_lap_file(store, race_files[2])
     empty = tmp_path / "no-models"
-    first = update_race_models(store, result.race_id, models_dir=empty)
+    first = update_race_models(store, result.race_id, models_dir=empty, auto_train=False)
     assert first is not None and first.model == "ewma-baseline"
-    assert update_race_models(store, result.race_id, models_dir=empty) is None  # not due
+    assert update_race_models(store, result.race_id, models_dir=empty,
+                              auto_train=False) is None  # not due
     predictions = store.predictions(result.race_id)
     assert len(predictions) == result.laps
     assert predictions["lower80_s"].notna().mean() > 0.9
@@ -71,3 +72,26 @@ def test_live_update_stores_predictions_and_alerts(race_files, store, tmp_path: 
     again = update_race_models(store, result.race_id, models_dir=models, force=True)
     assert again.model.startswith("trees")
     assert store.predictions(result.race_id)["model_used"].any()
+
+
+def test_a_model_from_other_versions_is_replaced_by_a_background_retrain(
+        race_files, store, tmp_path: Path) -> None:
+    import json
+
+    from race.importer import import_lap_file
+    from race.live_models import _retrains, save_trained, update_race_models
+    from race.model_io import load_bundle, model_paths
+    live = import_lap_file(store, race_files[2]).race_id
+    import_lap_file(store, race_files[1])
+    models = tmp_path / "models"
+    save_trained(store, models, exclude=(live,))
+    _, meta_path = model_paths(models)
+    meta = json.loads(meta_path.read_text())
+    meta["versions"]["scikit-learn"] = "0.1"
+    meta_path.write_text(json.dumps(meta))
+    update = update_race_models(store, live, models_dir=models, force=True)
+    assert update.model == "ewma-baseline"          # not a crash: the baseline meanwhile
+    _retrains[str(models)].join(timeout=120)
+    assert load_bundle(models).metadata["versions"]["scikit-learn"] != "0.1"
+    again = update_race_models(store, live, models_dir=models, force=True)
+    assert again.model.startswith("trees")

@@ -21,7 +21,8 @@ def model_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     db = folder / "race.duckdb"
     with RaceStore(db) as store:
         result = load_sample_race(store, hours=2.0, seed=7, series="IMSA", folder=folder)
-        update_race_models(store, result.race_id, models_dir=folder / MODELS, force=True)
+        update_race_models(store, result.race_id, models_dir=folder / MODELS, force=True,
+                           auto_train=False)
         last = store.table("laps", result.race_id, ["number", "lap_number", "elapsed_s",
                                                       "class"]).iloc[-1]
         alerts = store.alerts(result.race_id, include_labels=True)
