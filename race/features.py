@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -271,7 +272,6 @@ def field_features(laps: pd.DataFrame) -> pd.DataFrame:
     # Class pace picture at e: the car's pace vs its class's best and median, class vs field.
     class_ref = np.full((len(classes), n), np.nan)
     class_best = np.full((len(classes), n), np.nan)
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for c in range(len(classes)):
@@ -371,7 +371,6 @@ def causal_features(laps: pd.DataFrame) -> pd.DataFrame:
         lagged[_lag(same_stint.astype(float), first, k) != same_stint] = np.nan
         lags.append(lagged)
     stacked = np.vstack([rel, *lags])
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean3 = np.nanmean(stacked, axis=0)

@@ -11,6 +11,8 @@ in the EWMA); elsewhere the prediction is the EWMA itself (or the car's last pac
 Intervals: split-conformal on relative residuals, recalibrated online per class (rolling
 window of the residuals of laps already completed) with adaptive conformal inference (the
 miscoverage level is nudged after each outcome) so coverage holds through rain and night.
+Per class, the model is shown only while it beats the EWMA on the race's completed clean
+laps so far (after 40 of them); otherwise the EWMA is the prediction.
 """
 
 from __future__ import annotations
