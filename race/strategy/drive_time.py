@@ -69,7 +69,8 @@ def rule_for(rules: pd.DataFrame, series: str, cls: str, race_hours: float,
     return (np.nan, np.nan) if best is None else (best[1], best[2])
 
 
-def driver_summary(laps: pd.DataFrame, t_s: float) -> pd.DataFrame:
+def driver_summary(laps: pd.DataFrame, t_s: float, *,
+                   roster: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per car and driver at race time ``t_s``: drive time, stints, share, time since driving.
 
     Args:
@@ -80,7 +81,8 @@ def driver_summary(laps: pd.DataFrame, t_s: float) -> pd.DataFrame:
         ``race.analysis.stints.drive_time`` columns on the laps up to ``t_s`` (``drive_time_s``
         = sum of the driver's laps) plus ``driver_stints`` (runs of that driver),
         ``driving`` (in the car now), ``since_last_s`` (time since the driver's last lap
-        ended, 0 while driving).
+        ended, 0 while driving). Drivers of ``roster`` (``number, driver_number,
+        driver_name``) who have not driven yet get zero time and NaN ``since_last_s``.
     """
     done = laps[laps["elapsed_s"] <= t_s]
     if done.empty:
@@ -98,6 +100,17 @@ def driver_summary(laps: pd.DataFrame, t_s: float) -> pd.DataFrame:
     per["driving"] = per["driver_number"].to_numpy() == per["number"].map(current).to_numpy()
     ended = per.set_index(["number", "driver_number"]).index.map(last_lap)
     per["since_last_s"] = np.where(per["driving"], 0.0, t_s - np.asarray(ended, dtype=float))
+    if roster is not None and len(roster):
+        keys = ["number", "driver_number"]
+        missing = roster[[*keys, "driver_name"]].merge(per[keys], on=keys, how="left",
+                                                       indicator=True)
+        missing = missing[(missing["_merge"] == "left_only")
+                          & missing["number"].isin(per["number"])].drop(columns="_merge")
+        if len(missing):
+            missing = missing.assign(drive_time_s=0.0, laps=0, stints=0, share=0.0,
+                                     driver_stints=0, driving=False, since_last_s=np.nan)
+            per = pd.concat([per, missing], ignore_index=True).sort_values(
+                keys, kind="stable").reset_index(drop=True)
     return per
 
 

@@ -52,6 +52,22 @@ class StrategySnapshot:
     positions: dict[object, tuple[str, int]]   # car → (class key, index in its field)
 
 
+def current_flag(periods: pd.DataFrame, laps: pd.DataFrame, t_s: float) -> str:
+    """Track state at ``t_s`` from the crossings up to then: a period whose last crossing is
+    the latest one is still open (its end is only known at the next green crossing)."""
+    flags = laps["flag"] if "flag" in laps else pd.Series(dtype=object)
+    if flags.eq("FF").any():
+        return "FF"
+    found = flag_at(periods, t_s)
+    if found:
+        return found
+    if not periods.empty and len(laps):
+        last = periods.iloc[-1]
+        if last["end_s"] >= float(laps["elapsed_s"].max()) and last["start_s"] <= t_s:
+            return str(last["flag"])
+    return "GF"
+
+
 def _caution_probability(history: History, groups: pd.Series, progress: np.ndarray,
                          ) -> np.ndarray:
     """P(pit during a caution) per car from its stint progress (history, by class group)."""
@@ -70,7 +86,7 @@ def _caution_probability(history: History, groups: pd.Series, progress: np.ndarr
 def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: str,
                    end_s: float | None, t_s: float | None = None, draws: int = 200,
                    ratings: pd.Series | None = None, params: EngineParams | None = None,
-                   seed: int = 0) -> StrategySnapshot:
+                   roster: pd.DataFrame | None = None, seed: int = 0) -> StrategySnapshot:
     """The strategy picture of a race at ``t_s`` (None = after the latest crossing).
 
     Args:
@@ -79,6 +95,8 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
         track: ``tracks.track_key``; series: ``WEC``/``IMSA``; end_s: scheduled end (s).
         draws: Monte Carlo draws for the rejoin projections.
         ratings: FIA rating per (number, driver_number), for drive-time rules.
+        roster: every entered driver (``number, driver_number, driver_name``), so a driver
+            who has not driven yet is listed (owing all of the minimum).
     """
     if t_s is None:
         t_s = float(laps["elapsed_s"].max()) if len(laps) else 0.0
@@ -95,7 +113,7 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
                 "full_tank_laps", "laps_to_flag"):
         pred[col] = pred[col].astype(float)
     crossings = car_crossings(prepared)
-    flag = flag_at(race.periods, t_s) or "GF"
+    flag = current_flag(race.periods, prepared, t_s)
     rng = np.random.default_rng(seed)
     rows_by_class: dict[str, np.ndarray] = {}
     ck = prepared["class_key"].to_numpy()
@@ -124,7 +142,7 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
             records.append(rec)
     cars = _car_table(prepared, pred, last_rows, pd.DataFrame(records), history, series,
                       flag, end_s)
-    drivers = driver_summary(prepared, t_s)
+    drivers = driver_summary(prepared, t_s, roster=roster)
     if len(drivers):
         classes = prepared.groupby("number", sort=False)["class"].last()
         hours = (end_s / 3600.0) if end_s else float(t_s / 3600.0)

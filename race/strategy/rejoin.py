@@ -109,8 +109,9 @@ def project_after_stop(field: ClassField, car: int, stop_lap: int, *, laps_after
     else:
         lo = np.where(np.isfinite(field.earliest_lap), field.earliest_lap, expected)
         hi = np.where(np.isfinite(field.latest_lap), field.latest_lap, expected)
-        width = np.maximum(hi - lo, 0.0)
-        uniform = np.floor(lo[:, None] + rng.random((n, draws)) * (width[:, None] + 1))
+        with np.errstate(invalid="ignore"):   # no stop known (inf): drawn as "never"
+            width = np.maximum(hi - lo, 0.0)
+            uniform = np.floor(lo[:, None] + rng.random((n, draws)) * (width[:, None] + 1))
         at_expected = rng.random((n, draws)) < STOP_AT_EXPECTED
         stop_laps = np.where(at_expected | ~np.isfinite(uniform), expected[:, None], uniform)
         horizon = np.maximum(target - field.laps, 0).astype(float)
