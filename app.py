@@ -14,9 +14,10 @@ import streamlit as st
 
 from race import views
 from race.errors import RaceDataError, StoreError
+from race.monitor import sidebar_lines
 from race.presentation import clock_text, sort_classes
 from ui import data
-from ui.state import SELECTION_KEY, Selection, get_store, settings
+from ui.state import SELECTION_KEY, Selection, get_live_monitor, get_store, settings
 from ui.widgets import background_video, guard, what_to_do
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,15 @@ def load_sample_button(path: str) -> None:
 
 @st.fragment(run_every="15s")
 def render_monitor_status(path: str) -> None:
-    """Compact live-monitor status from the newest 'poll' rows of the ingest log."""
+    """Live monitor: state, next race with countdown, last poll time and result of each race
+    followed, last error (``race.monitor``); with the monitor off, the ingest log's polls."""
+    monitor = get_live_monitor(path)
+    if monitor is not None:
+        first, *rest = sidebar_lines(monitor.status())
+        st.caption(f":material/sensors: {first}")
+        for line in rest:
+            st.caption(line)
+        return
     store = get_store(path)
     status = views.monitor_status(data.ingest_log(path, store.data_version()))
     if status.last_poll_at is None:

@@ -6,9 +6,11 @@ import streamlit as st
 
 from race import views
 from race.errors import RaceDataError
+from race.live.replay import parse_speed
+from race.monitor import sidebar_lines
 from race.store import EXPORTABLE
 from ui import data
-from ui.state import selection
+from ui.state import get_live_monitor, selection
 from ui.widgets import empty_state, what_to_do
 
 sel = selection()
@@ -99,3 +101,71 @@ if log_rows.empty:
     empty_state("Nothing ingested yet.")
 else:
     st.dataframe(log_rows, hide_index=True, width="stretch", height=300)
+
+# -- live feeds and replays (race.monitor) ---------------------------------------------------
+st.markdown("**Live feeds and replays** — the monitor follows the races of the calendar by "
+            "itself; follow any feed by hand, or replay a stored race as if it were live.")
+monitor = get_live_monitor(sel.db_path)
+if monitor is None:
+    st.info("The live monitor is off ($RACE_MONITOR=off). From a terminal: "
+            "`python -m race live …`, `python -m race replay …`, `python -m race monitor`.",
+            icon=":material/sensors_off:")
+else:
+    for line in sidebar_lines(monitor.status()):
+        st.caption(line)
+    follow_col, replay_col = st.columns(2)
+    with follow_col:
+        st.markdown("Follow a live feed")
+        source = st.radio("Feed", ["wec", "imsa"], horizontal=True, key="pw_live_source",
+                          format_func=lambda s: {"wec": "WEC live JSON",
+                                                 "imsa": "IMSA live scoring"}[s])
+        url = st.text_input("Feed URL", key="pw_live_url",
+                            placeholder="https://…/data.json or …/RaceResults_JSONP.json")
+        flag_url = st.text_input("RaceData URL (IMSA flag)", key="pw_live_flag_url",
+                                 disabled=source != "imsa")
+        live_event = st.text_input("Event name", key="pw_live_event",
+                                   placeholder="from the feed")
+        start = st.button("Start following", key="pw_live_start")
+        if start and not url.strip():
+            st.warning("Type the feed's URL first.")
+        elif start:
+            try:
+                key = monitor.start_tracking(source, url.strip(),
+                                             flag_url=flag_url.strip() or None,
+                                             event=live_event.strip() or None)
+                st.success(f"Following {url.strip()} ({key}): the race appears in the race "
+                           "picker after its first poll.")
+            except RaceDataError as exc:
+                st.error(f"{exc}\n\n{what_to_do(exc)}")
+        for followed in monitor.status()["following"]:
+            name = followed["race_id"] or followed["key"]
+            if st.button(f"Stop following {name}", key=f"pw_live_stop_{followed['key']}"):
+                monitor.stop_tracking(followed["key"])
+                st.rerun()
+    with replay_col:
+        st.markdown("Replay a stored race")
+        stored = [r for r in races["race_id"].tolist() if not r.startswith("replay-")] \
+            if not races.empty else []
+        to_replay = st.selectbox("Race to replay", stored, key="pw_replay_race")
+        speed = st.select_slider("Speed (× real time)", ["1", "10", "100", "1000", "max"],
+                                 value="100", key="pw_replay_speed")
+        if st.button("Start replay", key="pw_replay_start", disabled=not stored):
+            replay_id = monitor.start_replay(to_replay, parse_speed(speed))
+            st.session_state["pw_pending_race"] = replay_id
+            st.rerun()
+        for item in monitor.status()["replays"]:
+            replay = monitor.replay(item["race_id"])
+            if replay is None or item["done"]:
+                continue
+            pause_col, stop_col = st.columns(2)
+            if item["paused"]:
+                if pause_col.button("Resume", key=f"pw_replay_resume_{item['race_id']}"):
+                    replay.resume()
+                    st.rerun()
+            elif pause_col.button("Pause", key=f"pw_replay_pause_{item['race_id']}"):
+                replay.pause()
+                st.rerun()
+            if stop_col.button(f"Stop {item['race_id']}", key=f"pw_replay_stop_"
+                               f"{item['race_id']}"):
+                monitor.stop_replay(item["race_id"])
+                st.rerun()

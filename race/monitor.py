@@ -456,3 +456,47 @@ def get_monitor(store: RaceStore, *, start: bool = True, **options: object) -> R
     if start:
         monitor.start()
     return monitor
+
+
+def monitor_enabled() -> bool:
+    """Whether the app starts the monitor's scheduler (``$RACE_MONITOR=off`` disables it,
+    e.g. for tests and for a second app on a copy of the database)."""
+    return os.environ.get("RACE_MONITOR", "on").strip().lower() not in ("off", "0", "no",
+                                                                          "false")
+
+
+def _ago(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    at = datetime.fromisoformat(iso)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    seconds = max(0.0, (now - at).total_seconds())
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def sidebar_lines(status: dict | None) -> list[str]:
+    """The monitor's state as short Markdown lines (the app's sidebar; plain text, no HTML).
+
+    Args:
+        status: ``RaceMonitor.status()``, or None when the monitor is switched off.
+    """
+    if status is None:
+        return ["Live monitor: **off** ($RACE_MONITOR=off)"]
+    now = datetime.fromisoformat(status["now_utc"])
+    lines = [f"Live monitor: **{'running' if status['running'] else 'stopped'}**"]
+    nxt = status.get("next_race")
+    if nxt:
+        when = ("live now" if nxt["live"] else f"in {format_countdown(nxt['countdown_s'])}")
+        lines.append(f"Next: {nxt['series']} {nxt['event']}, {when}")
+    for f in status["following"]:
+        name = f["race_id"] or f["event"] or f["key"]
+        lines.append(f"Following {name}: last poll {_ago(f['last_poll_at'], now)} "
+                     f"({f['last_status'] or 'waiting'}), {f['laps_stored']} laps"
+                     + (f", {f['polls_failed']} failed" if f["polls_failed"] else ""))
+    for r in status["replays"]:
+        state = "done" if r["done"] else "paused" if r["paused"] else "playing"
+        lines.append(f"Replay {r['race_id']}: {state}, {r['race_time_s'] / 3600:.1f} h")
+    if status["errors"]:
+        last = status["errors"][-1]
+        lines.append(f"Last error ({_ago(last['at'], now)}): {last['message'][:160]}")
+    return lines

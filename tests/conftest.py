@@ -38,6 +38,12 @@ def _is_loopback(address: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _monitor_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's live monitor (scheduler) stays off in tests unless a test turns it on."""
+    monkeypatch.setenv("RACE_MONITOR", "off")
+
+
+@pytest.fixture(autouse=True)
 def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any socket connection outside loopback fails loudly: tests never reach the internet."""
     real_connect = socket.socket.connect

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from race.settings import Settings
 from race.store import RaceStore
+
+if TYPE_CHECKING:
+    from race.monitor import RaceMonitor
 
 SELECTION_KEY = "pw_selection"
 
@@ -24,6 +28,15 @@ def get_store(path: str) -> RaceStore:
 
 def settings() -> Settings:
     return Settings.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def get_live_monitor(path: str) -> RaceMonitor | None:
+    """The one race monitor (calendar + live polling scheduler) of this server process, or
+    None when ``$RACE_MONITOR=off``. Its jobs never touch Streamlit."""
+    from race.monitor import get_monitor, monitor_enabled
+
+    return get_monitor(get_store(path)) if monitor_enabled() else None
 
 
 @dataclass(frozen=True)
