@@ -1,22 +1,116 @@
-"""Strategy: pit windows, stop cost, position after the stop (filled by the strategy work)."""
+"""Strategy: pit windows, stop cost, position after the stop, drive time, finish projection.
+
+Thin page: widgets → ``race.queries.strategy_*`` → render. The engine only uses the laps up
+to the chosen race time, so an imported race can be looked at as it stood at any moment.
+"""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import streamlit as st
 
-from ui.state import selection
-from ui.widgets import empty_state, require_race
+from race import queries, views
+from race.presentation import clock_text
+from race.strategy import views as strategy_views
+from race.strategy.live import stint_plan, what_if
+from ui import data
+from ui.state import get_store, selection
+from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def history(path: str, race_id: str, others: tuple) -> object:
+    """The strategy history (other races of the series); rebuilt only when they change."""
+    return queries.strategy_history(get_store(path), race_id)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def laps(path: str, race_id: str, version: int) -> pd.DataFrame:
+    return queries.strategy_laps(get_store(path), race_id)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def snapshot(path: str, race_id: str, version: int, t_s: float | None, others: tuple):
+    return queries.strategy_snapshot(get_store(path), race_id, t_s,
+                                     history=history(path, race_id, others),
+                                     laps=laps(path, race_id, version))
+
 
 sel = selection()
 st.subheader("Strategy", anchor=False)
-require_race(sel)
-window, cost, rejoin = st.columns(3)
-with window:
-    st.markdown("**Pit window**")
-    empty_state("The strategy engine is not available yet: pit windows will appear here.")
-with cost:
-    st.markdown("**Stop cost**")
-    empty_state("Not available yet: the cost of a stop under green and under FCY / safety car.")
-with rejoin:
-    st.markdown("**Position after the stop**")
-    empty_state("Not available yet: where the focus car would rejoin if it pitted now.")
+race_id = require_race(sel)
+races = data.races(sel.db_path, sel.version)
+others = tuple(sorted(zip(races["race_id"], races["laps"], strict=True)))
+others = tuple(r for r in others if r[0] != race_id)
+cars = data.table(sel.db_path, race_id, sel.version, "cars")
+labels = views.car_labels(cars)
+
+end_s = data.race_end_s(sel.db_path, race_id, sel.version)
+t_s = None
+if st.toggle("Look at an earlier moment", key="pw_strategy_replay",
+             help="The engine then sees only the laps completed by that race time."):
+    minutes = list(range(1, max(2, math.ceil(end_s / 60) + 1)))
+    picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
+                              format_func=lambda m: clock_text(m * 60), key="pw_strategy_t")
+    t_s = min(float(picked) * 60, end_s)
+
+with guard():
+    with st.spinner("Projecting windows and stops…"):
+        past = history(sel.db_path, race_id, others)
+        snap = snapshot(sel.db_path, race_id, sel.version, t_s, others)
+    if snap.cars.empty:
+        empty_state("No laps yet: the strategy picture appears after the first crossings.")
+        st.stop()
+    st.caption(f"As of {clock_text(snap.t_s)} · flag {snap.flag} · scheduled end "
+               f"{clock_text(snap.end_s) if snap.end_s else 'unknown'} · history: "
+               f"{len(past.summaries)} other race(s) of the series")
+
+    options = views.car_options(cars, sel.classes or None)
+    default = options.index(sel.focus) if sel.focus in options else 0
+    focus = st.selectbox("Focus car", options, index=default, key="pw_strategy_car",
+                         format_func=lambda n: labels.get(n, n)) if options else None
+    if focus is not None:
+        lines = strategy_views.card(snap, focus)
+        card, plan = st.columns([3, 2])
+        with card:
+            with st.container(border=True):
+                st.markdown(f"**{labels.get(focus, focus)}**")
+                for name, text in lines.items():
+                    st.markdown(f"**{name}:** {text}")
+            k = st.slider("What if it stops in k laps?", 1, 30, 1, key="pw_strategy_k")
+            duel = what_if(snap, focus, k)
+            if duel.attrs:
+                st.markdown(f"Stop at the end of lap {duel.attrs['stop_lap']}: P"
+                            f"{int(duel.attrs['position'])} in class on lap "
+                            f"{duel.attrs['target_lap']} (median of 400 draws).")
+                shown = duel.assign(
+                    **{"No.": duel["number"], "P(ahead of it)": duel["p_ahead"].round(2),
+                       "Gap (s)": duel["gap_s"].round(1), "Its next stop": duel["stop_lap"]})
+                st.dataframe(shown[["No.", "P(ahead of it)", "Gap (s)", "Its next stop"]],
+                             hide_index=True, width="stretch", height=240)
+        with plan:
+            st.markdown("**Stint plan to the flag** (green running)")
+            st.dataframe(stint_plan(snap, focus), hide_index=True, width="stretch")
+
+    st.markdown("**Field** — window = earliest / expected / latest in-lap; position after "
+                "stop = class position 2 laps after the out-lap (Monte Carlo median)")
+    rows = filter_classes(strategy_views.field_rows(snap), sel.classes)
+    styled_table(rows, ["No.", "Class", "Pos", "Laps", "Stint laps", "Earliest", "Expected",
+                        "Latest", "Laps left", "Stop cost (s)", "Pos after stop",
+                        "Rejoin if in now", "P(caution stop)", "Stops to flag", "Last fill"],
+                 focus=sel.focus, percent_columns=("P(caution stop)", "Last fill"),
+                 height=420, key="pw-strategy-field")
+
+    st.markdown("**Drive time** — minimums are editable settings "
+                "(`race/strategy/drive_time_rules.csv`, several approximate)")
+    drivers = filter_classes(strategy_views.driver_rows(snap), sel.classes)
+    styled_table(drivers, ["No.", "Class", "Driver", "Drive time", "Share", "Stints",
+                           "Since last stint", "Minimum", "Still owed", "Status"],
+                 focus=sel.focus, clock_columns=("Drive time", "Since last stint", "Minimum",
+                                                 "Still owed"),
+                 percent_columns=("Share",), height=320, key="pw-strategy-drivers")
+st.caption("Windows come from this car's, its manufacturer's and its class's completed "
+           "stints and the stored history, with neutralised laps counted at a measured "
+           "fraction of a green lap. Backtested on real races: see benchmarks/strategy_eval.py.")

@@ -84,3 +84,24 @@ def fresh_alert_numbers(store: RaceStore, race_id: str, at_s: float) -> set[str]
     from race.model_views import FRESH_ALERT_S
     from race.model_views import fresh_alert_numbers as fresh
     return fresh(store.alerts(race_id, since_s=at_s - FRESH_ALERT_S), at_s)
+
+
+# -- strategy engine (race.strategy) ----------------------------------------------------------
+def strategy_history(store: RaceStore, race_id: str):
+    """Other stored races of the series, summarised for the strategy engine (cache it)."""
+    from race.strategy.reads import strategy_history as build
+    return build(store, race_id)
+
+
+def strategy_snapshot(store: RaceStore, race_id: str, t_s: float | None = None, *,
+                      history=None, laps: pd.DataFrame | None = None, draws: int = 200):
+    """Pit windows, stop costs, rejoin projections, drive time and finish projection at
+    ``t_s`` (``race.strategy.live.StrategySnapshot``)."""
+    from race.strategy.reads import strategy_snapshot as build
+    return build(store, race_id, t_s, history=history, laps=laps, draws=draws)
+
+
+def strategy_laps(store: RaceStore, race_id: str) -> pd.DataFrame:
+    """The stored laps the strategy engine reads (cache them per data version)."""
+    from race.strategy.reads import strategy_laps as read
+    return read(store, race_id)

@@ -98,6 +98,7 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
         r = stops[(stops["class_key"] == ck) & stops["routine_c"]]
         race.by_class[ck] = {
             "end_s": s["end_s"].to_numpy(dtype=float), "units": s["units"].to_numpy(dtype=float),
+            "neutral_laps": s["neutral_laps"].to_numpy(dtype=float),
             "number": s["number"].to_numpy(), "manufacturer": s["manufacturer"].to_numpy(),
             "cost_known_s": r["known_s"].to_numpy(dtype=float),
             "pit_time_s": r["pit_time_s"].to_numpy(dtype=float),
@@ -160,6 +161,9 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 w = np.full(k, wp.class_weight)
                 w[ev["manufacturer"][:k] == man_arr[i]] = wp.manufacturer_weight
                 w[ev["number"][:k] == number[i]] = wp.own_weight
+                # a stint with neutralised laps is uncertain evidence: their fuel share is
+                # only known on average
+                w = w / (1.0 + wp.neutral_discount * ev["neutral_laps"][:k])
                 if wp.recent_half_life > 0:
                     w = w * 0.5 ** ((k - 1 - np.arange(k)) / wp.recent_half_life)
                 values.append(v)

@@ -21,7 +21,7 @@ from race.strategy.tracks import FUEL_LIMITED, OTHER, class_keys
 
 DEFAULT_NEUTRAL_FRACTION = 0.55
 STINT_COLUMNS = ["number", "class_key", "manufacturer", "stint_number", "first_lap", "in_lap",
-                 "laps", "units", "neutral_laps", "green_end", "end_s", "pace_s"]
+                 "laps", "units", "neutral_laps", "green_end", "start_s", "end_s", "pace_s"]
 
 
 def lap_units(laps: pd.DataFrame, fraction: float | dict[str, float]) -> np.ndarray:
@@ -49,11 +49,14 @@ def stint_progress(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
     """
     key = laps["number"].astype(str) + "\x00" + laps["stint_number"].astype(str)
     used = pd.Series(units, index=laps.index).groupby(key.to_numpy(), sort=False).cumsum()
-    first = laps.groupby(key.to_numpy(), sort=False)["lap_number"].transform("min")
+    grouped = laps.groupby(key.to_numpy(), sort=False)
+    first = grouped["lap_number"].transform("min")
+    began = grouped["start_s"].transform("first")
     in_lap = laps["in_lap"].to_numpy(dtype=bool)
     return pd.DataFrame({
         "next_first_lap": np.where(in_lap, laps["lap_number"] + 1, first).astype(np.int64),
         "next_units": np.where(in_lap, 0.0, used.to_numpy()),
+        "next_start_s": np.where(in_lap, laps["elapsed_s"], began),
     }, index=laps.index)
 
 
@@ -88,6 +91,7 @@ def stint_records(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
         "units": np.add.reduceat(np.asarray(units, dtype=float), first),
         "neutral_laps": np.add.reduceat(neutral.astype(np.int64), first),
         "green_end": ~neutral[last],
+        "start_s": laps["start_s"].to_numpy(dtype=float)[first],
         "end_s": laps["elapsed_s"].to_numpy(dtype=float)[last], "pace_s": pace,
     })[ended]
     return frame[STINT_COLUMNS].sort_values("end_s", kind="stable").reset_index(drop=True)
@@ -141,6 +145,7 @@ class WindowParams:
     related_factor: float = 0.5     # related classes at this track count this much less
     transfer_cap: float = 1.0       # total weight of other tracks' stints (by duration)
     recent_half_life: int = 0       # >0: weight stints by recency (in class stints), 0 = off
+    neutral_discount: float = 0.5   # weight / (1 + this × neutralised laps of the stint)
     q_early: float = 0.1
     q_late: float = 0.95
     late_margin: float = 0.0        # laps added to the latest lap
