@@ -66,6 +66,8 @@ def synthetic_rows(seed: int = 3, cars: int = 8, minutes: float = 40.0) -> list[
                 lap_ms += 9_000
                 pending_pit = 38_000 + rng.randint(0, 30_000)
             elapsed += lap_ms
+            if elapsed >= finish_ms and lap != retire_at:  # real files: no B under FF
+                in_pit, pending_pit = "", None
             laps.append({"lap": lap, "lap_ms": lap_ms, "elapsed": elapsed, "pit": pit,
                          "in_pit": in_pit, "driver": driver, "name": drivers[driver - 1],
                          "cls": cls})

@@ -95,6 +95,7 @@ class LapTracker:
         self.event: str | None = None
         self.session: str | None = None
         self.clock_s: float | None = None
+        self._flag_now: str | None = None  # the flag of the snapshot being processed
 
     # -- state -----------------------------------------------------------------------------
     def to_state(self) -> dict:
@@ -184,6 +185,7 @@ class LapTracker:
         flag = snapshot.flag or self.flag
         result = TrackResult("ok", clock_s=clock)
         fresh: list[tuple[float, float]] = []  # (feed s, elapsed s) of one-lap crossings
+        self._flag_now = flag
         for car in snapshot.cars:
             self._step_car(car, feed_s, clock, result, fresh)
         boundary = None
@@ -239,7 +241,12 @@ class LapTracker:
                   result: TrackResult, fresh: list[tuple[float, float]], now_s: float,
                   stop_unseen: bool) -> None:
         number = car.number
-        in_lap = (car.in_pit or t.in_pit) and not t.pit_visit_in_lap
+        # The line is in the pit lane: a lap completed while the car is (or was, at the last
+        # poll) in the pit lane is its in-lap; not the first lap of a pit-lane start (the car
+        # left before crossing), not a finish (cars go to the pits after the flag).
+        in_lap = ((car.in_pit or t.in_pit) and not t.pit_visit_in_lap
+                  and not (t.laps == 0 and not car.in_pit)
+                  and not (self._flag_now == "FF" and not t.in_pit))
         base = {"number": number, "class": t.car_class, "team": t.team,
                 "manufacturer": None, "group_code": None, "lap_improvement": 0,
                 "hour_of_day_s": None, "pit_time_s": None, "crossing_in_pit": False,

@@ -270,7 +270,8 @@ class FeedBuilder:
     # -- lossless polling times ------------------------------------------------------------
     def next_time(self, t: float, step_s: float) -> float:
         """The next poll time after t, at most ``step_s`` later, early enough that no car
-        completes two laps and no pit-lane visit falls between two polls (so a replay loses
+        completes two laps, no pit-lane visit falls between two polls and no lap crossed on
+        track shares a poll interval with the pit entry that follows it (so a replay loses
         nothing the feed would show)."""
         limit = t + step_s
         for car in self.cars:
@@ -280,4 +281,13 @@ class FeedBuilder:
             upcoming = (car.entries > t) & (car.entries <= limit)
             if upcoming.any():
                 limit = min(limit, float(car.exits[upcoming].min()) - 0.001)
+                # A lap crossed on track just before a pit entry is seen before the entry,
+                # or the feed would make it look like the in-lap.
+                entry = float(car.entries[upcoming].min())
+                if k < len(car.elapsed) and car.elapsed[k] < entry:
+                    limit = min(limit, max(car.elapsed[k], entry - 0.001))
+            inside = (car.entries <= t) & (t < car.exits)
+            if inside.any() and k < len(car.elapsed) and car.elapsed[k] > car.exits[inside].max():
+                # in the pit lane now, next crossing on track: see the exit before it
+                limit = min(limit, car.elapsed[k] - 0.001)
         return max(limit, math.floor(t) + 1.0)  # IMSA's clock shows whole seconds
