@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 LEVEL = 0.8              # nominal interval coverage
 MAX_TRAIN_REL = 0.5      # drop training targets over +50 % (red flags, stoppages)
 SELECT_AFTER = 40        # clean laps of a class before the model can be switched off
+FIELD_CRAWL = 0.5        # field's recent laps this far over their pace: unflagged neutral
 PREDICTION_COLUMNS = ["number", "class", "lap_number", "made_at_s", "predicted_s", "lower80_s",
                       "upper80_s", "ewma_s", "last_s", "next5_s", "actual_s", "next5_actual_s",
                       "s_clean", "s_green", "model_used"]
@@ -229,6 +230,11 @@ def predict_features(model: NextLapModel | None, feats: pd.DataFrame) -> pd.Data
         X = feats.loc[use_model, FEATURES]
         model_pred[use_model] = base[use_model] * (1.0 + model.predict(X))
         next5[use_model] = base[use_model] * (1.0 + model.predict_next5(X))
+        # The field's last crossings all far off the pace (> +50 %) is a neutralisation the
+        # flag column does not show (it happens in real files): the next lap is as slow.
+        # Too rare for the trees to learn (a few dozen laps in all the training races).
+        crawl = use_model & (feats["field_recent_rel"].to_numpy(dtype=float) > FIELD_CRAWL)
+        model_pred[crawl] = base[crawl] * (1.0 + feats["field_recent_rel"].to_numpy()[crawl])
     pred, chosen, low, high = _online_intervals(model, feats, model_pred, fallback, use_model)
     next5 = np.where(chosen, next5, fallback)
     return pd.DataFrame({
