@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from race.strategy.backtest import load_race_file, run_backtest, score, summarise_file
 from race.strategy.history import History
-from race.strategy.tracks import ENERGY_BOP, FUEL_LIMITED, OTHER
+from race.strategy.tracks import ENERGY_BOP, FUEL_LIMITED, OTHER, class_group
 
 ROOT = Path(__file__).resolve().parent.parent
 REALDATA = Path(os.environ.get("RACE_REALDATA", ROOT.parent / "shared" / "realdata"))
@@ -52,6 +52,59 @@ def pit_table(pit: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "gain": 1 - both["error"].mean() / both["baseline_error"].mean(),
         })
     return pit.groupby(keys).apply(one, include_groups=False)
+
+
+def caution_check(summaries: dict, races: list) -> pd.DataFrame:
+    """Brier score of P(pit during a caution) against the base rate, leave-one-race-out."""
+    rows = []
+    for race in races:
+        mine = summaries[race.race_id].caution
+        if mine.empty:
+            continue
+        history = History.from_summaries(s for k, s in summaries.items() if k != race.race_id)
+        for group, cars in mine.groupby(mine["class_key"].map(class_group)):
+            table = history.caution_table(group)
+            if table.empty or table["n"].sum() == 0:
+                continue
+            idx = np.clip(np.searchsorted(table["hi"].to_numpy(), cars["progress"].to_numpy(),
+                                          side="right"), 0, len(table) - 1)
+            p = np.nan_to_num(table["p"].to_numpy()[idx], nan=0.0)
+            base = float((table["p"] * table["n"]).sum() / table["n"].sum())
+            y = cars["pitted"].to_numpy(dtype=float)
+            rows.append(pd.DataFrame({"group": group, "p": p, "base": base, "y": y}))
+    frame = pd.concat(rows, ignore_index=True)
+    out = frame.groupby("group").apply(lambda f: pd.Series({
+        "cars x cautions": len(f), "pitted": f["y"].mean(),
+        "Brier": ((f["p"] - f["y"]) ** 2).mean(),
+        "Brier base rate": ((f["base"] - f["y"]) ** 2).mean()}), include_groups=False)
+    out["skill"] = 1 - out["Brier"] / out["Brier base rate"]
+    return out
+
+
+def finish_check(races: list, summaries: dict, only: str | None) -> pd.DataFrame:
+    """Projected laps of each class's winner at 50/75/90 % of the race against the real
+    final lap count; baseline: the winner's laps so far scaled by time (laps × end / t)."""
+    from race.strategy.live import build_snapshot
+    rows = []
+    for race in races:
+        if (only and only not in str(race.path)) or race.end_s is None:
+            continue
+        history = History.from_summaries(s for k, s in summaries.items() if k != race.race_id)
+        final = race.laps.groupby("class")["lap_number"].max()
+        for share in (0.5, 0.75, 0.9):
+            t_s = share * race.end_s
+            snap = build_snapshot(race.laps, history, track=race.track, series=race.series,
+                                  end_s=race.end_s, t_s=t_s, draws=20)
+            cars = snap.cars
+            for cls, c in cars.groupby("class"):
+                lead = c.sort_values("laps", ascending=False).iloc[0]
+                rows.append({"at": share, "class": cls,
+                             "error": abs(lead["class_leader_laps"] - final[cls]),
+                             "baseline": abs(lead["laps"] * race.end_s / t_s - final[cls])})
+    frame = pd.DataFrame(rows)
+    return frame.groupby("at").agg(n=("error", "size"), MAE=("error", "mean"),
+                                   median=("error", "median"),
+                                   baseline_MAE=("baseline", "mean"))
 
 
 def main() -> int:
@@ -113,6 +166,11 @@ def main() -> int:
     all_gain = 1 - pos["error"].mean() / pos["baseline_error"].mean()
     print(f"all: MAE {pos['error'].mean():.3f} vs no change "
           f"{pos['baseline_error'].mean():.3f} ({all_gain:+.1%})")
+
+    print("\n== opportunistic stops under a caution (P per car, history of the other races) ==")
+    print(caution_check(summaries, races).round(3).to_string())
+    print("\n== finish projection: laps of the class winner, projected at 50/75/90 % ==")
+    print(finish_check(races, summaries, args.only).round(2).to_string())
 
     print("\n== targets (ML.md §3) ==")
     fuel = pit[pit["group"] == FUEL_LIMITED]

@@ -38,7 +38,8 @@ def finish_projection(cars: pd.DataFrame, *, end_s: float | None, series: str) -
 
     Args:
         cars: one row per car with ``number, class, laps, last_s, pace_s, pit_expected_lap,
-            full_tank_laps, stop_cost_s, running``.
+            full_tank_laps, stop_cost_s, running`` and optionally ``recent_lap_s`` (average
+            lap of the last part of the race, stops and cautions included).
         end_s: scheduled end (s); None → an empty projection.
         series: ``WEC``/``IMSA`` (splash PIT_TIME factors differ).
 
@@ -59,12 +60,17 @@ def finish_projection(cars: pd.DataFrame, *, end_s: float | None, series: str) -
     fuel = np.maximum(cars["pit_expected_lap"].to_numpy(dtype=float)
                       - cars["laps"].to_numpy(dtype=float), 0.0)
     cost = np.nan_to_num(cars["stop_cost_s"].to_numpy(dtype=float), nan=0.0)
+    recent = (cars["recent_lap_s"].to_numpy(dtype=float) if "recent_lap_s" in cars
+              else np.full(len(cars), np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
-        to_flag = np.ceil(left / pace)
-        stops, fill = stops_to_flag(to_flag, fuel, tank)
-        # the stops themselves cost laps: one refinement pass
-        to_flag = np.ceil(np.maximum(left - stops * cost, 0.0) / pace)
-        stops, fill = stops_to_flag(to_flag, fuel, tank)
+        # fuel: laps at green pace; stops needed for them
+        stops, fill = stops_to_flag(np.ceil(left / pace), fuel, tank)
+        stops, fill = stops_to_flag(np.ceil(np.maximum(left - stops * cost, 0.0) / pace),
+                                    fuel, tank)
+        # laps to the flag: the recent average lap (stops and cautions included) when known;
+        # green pace plus the stops' cost otherwise
+        green = np.ceil(np.maximum(left - stops * cost, 0.0) / pace)
+        to_flag = np.where(np.isfinite(recent), np.ceil(left / recent), green)
     running = cars["running"].to_numpy(dtype=bool)
     to_flag = np.where(running, to_flag, 0.0)
     stops = np.where(running, stops, 0.0)

@@ -37,6 +37,7 @@ class RaceSummary:
     stints: pd.DataFrame          # stint_records with units counted at fraction 0 and 1
     stops: pd.DataFrame           # measure_stops + ``routine``
     caution: pd.DataFrame         # per (neutral period, car): stint progress, pitted
+    inflation: float = np.nan     # class winners' mean lap (stops, cautions) / clean lap
 
 
 def _caution_exposure(laps: pd.DataFrame, periods: pd.DataFrame,
@@ -84,7 +85,21 @@ def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
     stops["routine"] = mark_routine(stops)
     stops["race_id"] = race_id
     caution = _caution_exposure(laps, periods, records)
-    return RaceSummary(race_id, series.upper(), track, records, stops, caution)
+    return RaceSummary(race_id, series.upper(), track, records, stops, caution,
+                       lap_inflation(laps))
+
+
+def lap_inflation(laps: pd.DataFrame) -> float:
+    """How much slower than its clean pace a class winner covers a lap over a whole race
+    (pit stops, cautions, traffic): median over classes of mean lap / median clean lap."""
+    ratios = []
+    for _, c in laps.groupby("class", sort=False):
+        winner = c.loc[c["lap_number"].idxmax(), "number"]
+        own = c[c["number"] == winner]
+        clean = own.loc[own["clean_c"].astype(bool), "lap_time_s"]
+        if len(clean) >= 10:
+            ratios.append(float(own["elapsed_s"].max()) / len(own) / float(clean.median()))
+    return float(np.median(ratios)) if ratios else np.nan
 
 
 @dataclass
@@ -178,6 +193,16 @@ class History:
         s = self.stops(track)
         s = s[(s["class_key"] == ck) & s["routine"]]
         return float(s["cost_s"].median()) if len(s) else np.nan
+
+    def lap_inflation(self, track: str, series: str) -> float:
+        """Expected mean lap / clean lap over a race: this track's races, else the series'."""
+        here = [s.inflation for s in self.summaries if s.track == track]
+        same = [s.inflation for s in self.summaries if s.series == series.upper()]
+        for values in (here, same):
+            values = [v for v in values if np.isfinite(v)]
+            if values:
+                return float(np.median(values))
+        return np.nan
 
     def routine_pit_time(self, track: str, ck: str) -> float:
         """Median routine PIT_TIME (s) of a class at a track; NaN without history."""

@@ -140,7 +140,7 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
                     after = project_after_stop(cf, j, int(cf.stop_lap[j]), draws=draws, rng=rng)
                     rec.update(_duel_columns("after_stop", cf, j, after))
             records.append(rec)
-    cars = _car_table(prepared, pred, last_rows, pd.DataFrame(records), history, series,
+    cars = _car_table(prepared, pred, last_rows, pd.DataFrame(records), history, track, series,
                       flag, end_s)
     drivers = driver_summary(prepared, t_s, roster=roster)
     if len(drivers):
@@ -172,7 +172,8 @@ def _duel_columns(prefix: str, cf: ClassField, j: int, proj: Projection) -> dict
 
 
 def _car_table(prepared: pd.DataFrame, pred: pd.DataFrame, last_rows: np.ndarray,
-               projections: pd.DataFrame, history: History, series: str, flag: str,
+               projections: pd.DataFrame, history: History, track: str, series: str,
+               flag: str,
                end_s: float | None) -> pd.DataFrame:
     last = prepared.iloc[last_rows]
     p = pred.iloc[last_rows]
@@ -192,6 +193,7 @@ def _car_table(prepared: pd.DataFrame, pred: pd.DataFrame, last_rows: np.ndarray
         "stop_cost_s": p["stop_cost_s"].to_numpy(),
     })
     cars["laps_left"] = cars["pit_expected_lap"] - cars["laps"]
+    cars["recent_lap_s"] = expected_lap_times(cars, history, track, series)
     ratio = NEUTRAL_COST_RATIO.get(series.upper(), 1.0)
     cars["stop_cost_neutral_s"] = cars["stop_cost_s"] * ratio
     progress = (cars["fuel_used_laps"] / cars["full_tank_laps"]).to_numpy(dtype=float)
@@ -202,6 +204,23 @@ def _car_table(prepared: pd.DataFrame, pred: pd.DataFrame, last_rows: np.ndarray
     finish = finish_projection(cars, end_s=end_s, series=series)
     cars = cars.merge(finish.drop(columns=["class"]), on="number", how="left")
     return cars.sort_values(["class", "class_position"], kind="stable").reset_index(drop=True)
+
+
+HISTORY_SHARE = 0.5   # laps to the flag: weight of history's caution rate vs this race's
+
+
+def expected_lap_times(cars: pd.DataFrame, history: History, track: str,
+                       series: str) -> np.ndarray:
+    """Per car: the mean lap (s) to expect until the flag, stops and cautions included.
+
+    Cautions come at random: this race's average so far (last crossing / laps) is blended
+    with the car's clean pace × the lap inflation of past races at the track (series).
+    """
+    so_far = (cars["last_s"] / cars["laps"].where(cars["laps"] > 0)).to_numpy(dtype=float)
+    inflation = history.lap_inflation(track, series)
+    past = cars["pace_s"].to_numpy(dtype=float) * inflation
+    return np.where(np.isfinite(past), HISTORY_SHARE * past + (1 - HISTORY_SHARE) * so_far,
+                    so_far)
 
 
 def what_if(snapshot: StrategySnapshot, number: object, in_laps: int, *, draws: int = 400,
