@@ -33,7 +33,7 @@ LOST = ("500x3", "truncated", "stale", "duplicate", "reset-x3")  # the poll yiel
 
 
 def _fetcher() -> Fetcher:
-    return Fetcher(timeout_s=0.4, attempts=3, retry_delay_s=0.01, min_interval_s=0.0)
+    return Fetcher(timeout_s=0.25, attempts=3, retry_delay_s=0.01, min_interval_s=0.0)
 
 
 def run_feed(store: RaceStore, frames: dict, layout: str, *, step_s: float = 10.0,
@@ -41,7 +41,7 @@ def run_feed(store: RaceStore, frames: dict, layout: str, *, step_s: float = 10.
     """Serve the race over HTTP poll by poll, faults included; returns what happened."""
     builder = FeedBuilder(frames["laps"], frames["flag_periods"], event="Fault Test")
     end = builder.end_s + 30 if end_s is None else end_s
-    state = FeedState(builder=builder, layout=layout, timeout_sleep_s=0.8)
+    state = FeedState(builder=builder, layout=layout, timeout_sleep_s=0.5)
     main, flag = FEED_PATHS[layout]
     statuses: dict[str, int] = {}
     with FeedServer(state) as server:
@@ -122,8 +122,8 @@ def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) ->
 
 REAL_SEGMENTS = {
     # (race, layout, end of the segment in s, poll step in s)
-    "imsa": ("imsa/2021/14-lime-rock-park", "imsa", None, 10.0),
-    "wec-current": ("wec/2025/cota-6h", "wec-current", 7200.0, 10.0),
+    "imsa": ("imsa/2021/14-lime-rock-park", "imsa", None, 15.0),
+    "wec-current": ("wec/2025/cota-6h", "wec-current", 5400.0, 15.0),
     "wec-2017": ("wec/2024/fuji-6h", "wec-2017", 5400.0, 15.0),
 }
 
