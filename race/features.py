@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -272,17 +271,18 @@ def field_features(laps: pd.DataFrame) -> pd.DataFrame:
     # Class pace picture at e: the car's pace vs its class's best and median, class vs field.
     class_ref = np.full((len(classes), n), np.nan)
     class_best = np.full((len(classes), n), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for c in range(len(classes)):
-            rows = pj[car_cls == c]
-            if len(rows):
-                class_ref[c] = np.nanmedian(rows, axis=0)
-                class_best[c] = np.nanmin(rows, axis=0)
-        own_ref = class_ref[cls_code, np.arange(n)]
-        own_ref = np.where(np.isnan(own_ref), pace, own_ref)
-        own_best = np.fmin(class_best[cls_code, np.arange(n)], pace)
-        fastest = np.nanmin(np.vstack([class_ref, pace[None, :]]), axis=0)
+    # pandas reductions skip NaN without warnings (np.nanmedian warns on all-NaN columns,
+    # and silencing that is not thread-safe: the model job runs in scheduler threads).
+    for c in range(len(classes)):
+        rows = pj[car_cls == c]
+        if len(rows):
+            frame = pd.DataFrame(rows)
+            class_ref[c] = frame.median(axis=0).to_numpy()
+            class_best[c] = frame.min(axis=0).to_numpy()
+    own_ref = class_ref[cls_code, np.arange(n)]
+    own_ref = np.where(np.isnan(own_ref), pace, own_ref)
+    own_best = np.fmin(class_best[cls_code, np.arange(n)], pace)
+    fastest = np.fmin.reduce(np.vstack([class_ref, pace[None, :]]), axis=0)
     out["ewma_vs_class_best"] = pace / own_best - 1.0
     out["class_pace_ratio"] = own_ref / fastest - 1.0
     return out
@@ -370,11 +370,9 @@ def causal_features(laps: pd.DataFrame) -> pd.DataFrame:
         lagged = _lag(rel, first, k)
         lagged[_lag(same_stint.astype(float), first, k) != same_stint] = np.nan
         lags.append(lagged)
-    stacked = np.vstack([rel, *lags])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean3 = np.nanmean(stacked, axis=0)
-        min3 = np.nanmin(stacked, axis=0)
+    stacked = pd.DataFrame(np.vstack([rel, *lags]))
+    mean3 = stacked.mean(axis=0).to_numpy()
+    min3 = stacked.min(axis=0).to_numpy()
     frame["last_rel"], frame["prev_rel"], frame["prev2_rel"] = rel, lags[0], lags[1]
     frame["mean3_rel"], frame["min3_rel"] = mean3, min3
     for k in (1, 2, 3):
