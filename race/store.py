@@ -49,18 +49,20 @@ EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
 SMALL_INSERT_ROWS = 16
 
 
-def _params(frame: pd.DataFrame) -> list[object]:
-    """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters."""
+def _params(frame: pd.DataFrame, columns: list[str], race_id: str | None = None,
+            ) -> list[object]:
+    """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters,
+    ``race_id`` first when given."""
+    values = []
+    for column in columns:
+        cells = frame[column].tolist()
+        values.append([None if v is None or v is pd.NA or v is pd.NaT
+                       or (isinstance(v, float) and v != v) else v for v in cells])
     out: list[object] = []
-    for value in frame.to_numpy(dtype=object).ravel():
-        if value is None or value is pd.NA or value is pd.NaT or (
-                isinstance(value, float) and value != value):
-            out.append(None)
-        elif hasattr(value, "item"):
-            item = value.item()
-            out.append(None if isinstance(item, float) and item != item else item)
-        else:
-            out.append(value)
+    for row in zip(*values, strict=True):
+        if race_id is not None:
+            out.append(race_id)
+        out.extend(row)
     return out
 
 
@@ -135,21 +137,27 @@ class RaceStore:
     # -- writes --------------------------------------------------------------------------
     @staticmethod
     def _insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
-                verb: str = "INSERT") -> None:
+                verb: str = "INSERT", race_id: str | None = None) -> None:
         """Bulk insert a DataFrame, cast to the declared columns (missing ones are NULL).
 
-        ``verb`` may be ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` (upserts by primary key).
+        ``verb`` may be ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` (upserts by primary key);
+        ``race_id``, when given, fills that column (the frame need not carry it).
         """
         if frame is None or frame.empty:
             return
-        present = [c for c in table.names if c in frame.columns]
+        present = [c for c in table.names if c in frame.columns
+                   and not (c == "race_id" and race_id is not None)]
         if len(frame) <= SMALL_INSERT_ROWS:
             # A few rows (a live poll): parameterised VALUES, no DataFrame conversion.
-            names = ", ".join(f'"{c}"' for c in present)
-            row = "(" + ", ".join("?" * len(present)) + ")"
+            named = (["race_id"] if race_id is not None else []) + present
+            names = ", ".join(f'"{c}"' for c in named)
+            row = "(" + ", ".join("?" * len(named)) + ")"
             cur.execute(f"{verb} INTO {table.name} ({names}) VALUES "
-                        + ", ".join([row] * len(frame)), _params(frame[present]))
+                        + ", ".join([row] * len(frame)), _params(frame, present, race_id))
             return
+        if race_id is not None:
+            frame = frame.assign(race_id=race_id)
+        present = [c for c in table.names if c in frame.columns]
         select = ", ".join(f'"{c}"' if c in present else "NULL" for c in table.names)
         _race_rows_staged = frame[present]  # read by name by the query (replacement scan)
         cur.execute(f"{verb} INTO {table.name} SELECT {select} FROM _race_rows_staged")
@@ -325,22 +333,27 @@ class RaceStore:
         return self.table("live_backfill", race_id, ["number", "lap_number", "reason"])
 
     @classmethod
-    def _update(cls, cur: duckdb.DuckDBPyConnection, table: Table,
-                frame: pd.DataFrame) -> None:
+    def _update(cls, cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
+                race_id: str | None = None) -> None:
         """Update stored rows from a frame holding their key and new values (all columns
-        of the frame that the table declares; the key is the table's primary key)."""
+        of the frame that the table declares; the key is the table's primary key).
+        ``race_id``, when given, is the key's race (the frame need not carry it)."""
         if frame is None or frame.empty:
             return
-        present = [c for c in table.names if c in frame.columns]
+        if race_id is not None:
+            frame = frame.assign(race_id=race_id) if len(frame) > SMALL_INSERT_ROWS else frame
+        present = [c for c in table.names if c in frame.columns or (
+            c == "race_id" and race_id is not None)]
         values = [c for c in present if c not in table.key]
         assignments = ", ".join(f'"{c}" = v."{c}"' for c in values)
         match = " AND ".join(f'{table.name}."{k}" = v."{k}"' for k in table.key)
         names = ", ".join(f'"{c}"' for c in present)
         if len(frame) <= SMALL_INSERT_ROWS:
             row = "(" + ", ".join("?" * len(present)) + ")"
+            cells = [c for c in present if c != "race_id"] if race_id is not None else present
             cur.execute(f"UPDATE {table.name} SET {assignments} FROM (VALUES "
                         + ", ".join([row] * len(frame)) + f") v({names}) WHERE {match}",
-                        _params(frame[present]))
+                        _params(frame, cells, race_id))
             return
         _race_rows_changed = frame[present]  # read by name by the query (replacement scan)
         cur.execute(f"UPDATE {table.name} SET {assignments} FROM _race_rows_changed v "
@@ -395,24 +408,20 @@ class RaceStore:
                  revision]).fetchall()
             if not bumped or not bumped[0][0]:
                 raise self._revision_conflict(cur, race_id, revision)
-            self._insert(cur, LAPS, delta.laps.assign(race_id=race_id))
-            self._update(cur, LAPS, delta.lap_flags.assign(race_id=race_id))
+            self._insert(cur, LAPS, delta.laps, race_id=race_id)
+            self._update(cur, LAPS, delta.lap_flags, race_id=race_id)
             for table, frame in ((STINTS, delta.stints), (CARS, delta.cars)):
-                self._update(cur, table, frame.assign(race_id=race_id))
+                self._update(cur, table, frame, race_id=race_id)
             for table, frame in ((STINTS, delta.new_stints), (CARS, delta.new_cars)):
-                self._insert(cur, table, frame.assign(race_id=race_id))
-            self._insert(cur, PIT_STOPS, delta.pit_stops.assign(race_id=race_id),
-                         "INSERT OR REPLACE")
-            if not delta.drivers.empty:
-                self._insert(cur, DRIVERS, delta.drivers.assign(race_id=race_id),
-                             "INSERT OR IGNORE")
+                self._insert(cur, table, frame, race_id=race_id)
+            self._insert(cur, PIT_STOPS, delta.pit_stops, "INSERT OR REPLACE", race_id)
+            self._insert(cur, DRIVERS, delta.drivers, "INSERT OR IGNORE", race_id)
             if not delta.markers.empty:
-                self._insert(cur, LIVE_BACKFILL,
-                             delta.markers.assign(race_id=race_id, created_at=stamp),
-                             "INSERT OR IGNORE")
+                self._insert(cur, LIVE_BACKFILL, delta.markers.assign(created_at=stamp),
+                             "INSERT OR IGNORE", race_id)
             if delta.flag_periods is not None:
                 cur.execute("DELETE FROM flag_periods WHERE race_id = ?", [race_id])
-                self._insert(cur, FLAG_PERIODS, delta.flag_periods.assign(race_id=race_id))
+                self._insert(cur, FLAG_PERIODS, delta.flag_periods, race_id=race_id)
             elif delta.period_end is not None:
                 cur.execute("UPDATE flag_periods SET end_s = ? WHERE race_id = ? AND "
                             "period_number = ?", [delta.period_end[1], race_id,

@@ -9,6 +9,8 @@ from the field's lap-time ratio to reference pace (> 1.07), marked ``inferred``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -55,18 +57,21 @@ def periods_from_states(elapsed_s: np.ndarray, states: np.ndarray, *,
     })
 
 
-def rebuild_flag_periods(laps: pd.DataFrame) -> pd.DataFrame:
+def rebuild_flag_periods(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Rebuild neutralisation periods from all crossings of a race.
 
     Args:
-        laps: lap rows with ``elapsed_s`` and ``flag`` (None = unknown). When every flag is
-            unknown, periods are inferred from ``lap_time_s``/``class``/``in_lap``/``out_lap``.
+        laps: lap rows (a DataFrame, or columns as arrays: the live path's) with
+            ``elapsed_s`` and ``flag`` (None = unknown). When every flag is unknown, periods
+            are inferred from ``lap_time_s``/``class``/``in_lap``/``out_lap``.
     """
-    known = laps["flag"].notna().to_numpy()
+    all_flags = np.asarray(laps["flag"], dtype=object)
+    known = ~pd.isna(all_flags)
     if not known.any():
-        return infer_flag_periods(laps)
-    elapsed = laps["elapsed_s"].to_numpy()[known]
-    flags = laps["flag"].to_numpy()[known].astype(object)
+        return infer_flag_periods(laps if isinstance(laps, pd.DataFrame)
+                                  else pd.DataFrame(dict(laps)))
+    elapsed = np.asarray(laps["elapsed_s"], dtype=float)[known]
+    flags = all_flags[known]
     order = np.argsort(elapsed, kind="stable")
     states = np.where(np.isin(flags[order], GREEN_FLAGS), GREEN, flags[order])
     return periods_from_states(elapsed[order], states.astype(object))

@@ -10,6 +10,8 @@ lap, has a lap time. Clean is never decided by the lap's own time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -81,26 +83,27 @@ def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) 
     )
 
 
-def neutral_columns(laps: pd.DataFrame, periods: pd.DataFrame,
+def neutral_columns(laps: pd.DataFrame | Mapping[str, np.ndarray], periods: pd.DataFrame,
                     median_lap_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neutralised, restart and clean flags of laps, given the race's flag periods.
 
     Args:
-        laps: rows with ``start_s, elapsed_s, lap_number, in_lap, out_lap, lap_time_s``
-            (unknown times are NaN: such a lap is never neutralised, restart or clean).
+        laps: rows (a DataFrame, or columns as arrays) with ``start_s, elapsed_s,
+            lap_number, in_lap, out_lap, lap_time_s`` (unknown times are NaN: such a lap is
+            never neutralised, restart or clean).
         periods: the race's flag periods (sorted, disjoint).
         median_lap_s: the race's median lap time (s), the restart window.
 
     Returns:
         (neutralised, restart_lap, clean) boolean arrays aligned with ``laps``.
     """
-    start = laps["start_s"].to_numpy(dtype=float)
-    end = laps["elapsed_s"].to_numpy(dtype=float)
+    start = np.asarray(laps["start_s"], dtype=float)
+    end = np.asarray(laps["elapsed_s"], dtype=float)
     neutral = overlaps_periods(start, end, periods)
     restart = follows_period(start, periods, median_lap_s) & ~neutral
-    clean = ((laps["lap_number"] > 1).to_numpy() & ~laps["in_lap"].to_numpy(dtype=bool)
-             & ~laps["out_lap"].to_numpy(dtype=bool) & ~neutral & ~restart
-             & laps["lap_time_s"].notna().to_numpy())
+    clean = ((np.asarray(laps["lap_number"]) > 1) & ~np.asarray(laps["in_lap"], dtype=bool)
+             & ~np.asarray(laps["out_lap"], dtype=bool) & ~neutral & ~restart
+             & ~np.isnan(np.asarray(laps["lap_time_s"], dtype=float)))
     return neutral, restart, clean
 
 

@@ -89,10 +89,13 @@ class _Columns:
 
     def take(self, rows: np.ndarray | None, columns: tuple[str, ...] = KEEP) -> pd.DataFrame:
         """Rows (None = all, without copying) of some columns as a DataFrame."""
-        if rows is None:
-            frame = pd.DataFrame({c: self.data[c][: self.n] for c in columns}, copy=False)
-        else:
-            frame = pd.DataFrame({c: self.data[c][rows] for c in columns}, copy=False)
+        data = {}
+        for c in columns:
+            values = self.data[c][: self.n] if rows is None else self.data[c][rows]
+            # object columns stay object: inferring Arrow strings costs more than the rest
+            data[c] = (pd.Series(values, dtype=object, copy=False) if values.dtype == object
+                       else values)
+        frame = pd.DataFrame(data, copy=False)
         if "driver_number" in frame:
             frame["driver_number"] = frame["driver_number"].astype("Int64")
         return frame
@@ -231,8 +234,9 @@ class LiveRace:
 
         # Flag periods from every crossing, then neutral/restart/clean of every lap.
         cols = self.columns
-        flag_frame = cols.take(None, ("number", "lap_number", "elapsed_s", "flag",
-                                      "lap_time_s", "class", "in_lap", "out_lap", "start_s"))
+        flag_frame = {c: cols.view(c) for c in ("number", "lap_number", "elapsed_s", "flag",
+                                                 "lap_time_s", "class", "in_lap", "out_lap",
+                                                 "start_s")}
         periods = rebuild_flag_periods(flag_frame).reset_index(drop=True)
         change = _period_change(periods, self.periods)
         self.periods = periods
@@ -264,8 +268,8 @@ class LiveRace:
             return StoreDelta(self.race_id, laps_out, empty, empty, empty, empty, empty,
                               periods, markers, self.race_fields())
         new_rows = new_rows if new_rows is not None else np.zeros(0, dtype=int)
-        lap_flags = cols.take(changed, ("number", "lap_number", "neutralised",
-                                        "restart_lap", "clean"))
+        lap_flags = (cols.take(changed, ("number", "lap_number", "neutralised",
+                                         "restart_lap", "clean")) if len(changed) else empty)
         touched = np.concatenate([new_rows, changed]).astype(int)
         # Stints touched by a new or changed lap, recomputed whole.
         keys = set(zip(cols.view("number")[touched], cols.view("stint_number")[touched],
