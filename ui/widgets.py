@@ -73,6 +73,25 @@ def _lookup_formatter(texts: dict) -> Callable[[object], str]:
     return fmt
 
 
+def _plain_text(value: object) -> str:
+    """Any other cell: missing → "—", whole numbers without decimals, others to 0.01."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return str(value)
+
+
+def _missing_first(formatter: Callable[[object], str]) -> Callable[[object], str]:
+    def shown(value: object) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        return formatter(value)
+    return shown
+
+
 def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None,
                  time_columns: Sequence[str] = (), clock_columns: Sequence[str] = (),
                  percent_columns: Sequence[str] = (), pinned: Sequence[str] = ("No.",),
@@ -94,6 +113,10 @@ def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None
             for value, text in zip(frame[col].to_numpy(), frame[f"{col} text"], strict=True):
                 texts.setdefault("nan" if pd.isna(value) else float(value), text)
             formats[col] = _lookup_formatter(texts)
+    for col in shown:
+        formats.setdefault(col, _plain_text)
+    # A formatter never sees a missing value: it shows as "—" whatever the column.
+    formats = {c: _missing_first(f) for c, f in formats.items()}
     css = table_css(frame, shown, focus)
     # A missing value shows as "—": an empty or blank display value would read "None".
     styler = data.style.format(formats, na_rep=MISSING).apply(lambda _: css, axis=None)
