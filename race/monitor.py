@@ -46,6 +46,7 @@ USER_CALENDAR = PROJECT_ROOT / "data" / "calendar.csv"
 CALENDAR_COLUMNS = ("series", "season", "event", "track", "start_utc", "duration_h", "source",
                     "feed_url", "flag_url", "session")
 MAX_ERRORS = 20
+MODEL_CHECK_S = 15  # how often followed races are checked for a due model update
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,22 @@ class RaceMonitor:
         self.scheduler.add_job(self.check_calendar, "interval",
                                seconds=self.options.check_every_s, id="calendar",
                                next_run_time=datetime.now(UTC), replace_existing=True)
+        # Predictions and alerts of followed races: train after 10 laps, update every 5 (the
+        # job is cheap when nothing is due); its own job so a model update never delays a poll.
+        self.scheduler.add_job(self.update_models, "interval", seconds=MODEL_CHECK_S,
+                               id="models", replace_existing=True)
+
+    def update_models(self) -> None:
+        """Refresh the models' outputs of every followed race that has a race id yet."""
+        from race.live_models import update_race_models  # loads scikit-learn: only when used
+
+        with self._lock:
+            race_ids = [t.session.race_id for t in self.tracked.values() if t.session.race_id]
+        for race_id in race_ids:
+            try:
+                update_race_models(self.store, race_id)
+            except RaceDataError as exc:
+                self._error(f"{race_id}: model update: {exc}")
 
     def shutdown(self) -> None:
         """Stop every job and replay; wait for a running poll to finish its write."""

@@ -87,7 +87,8 @@ class Clock:
         return self.now
 
 
-def test_monitor_follows_a_live_race_and_stops_after_it(tmp_path: Path) -> None:
+def test_monitor_follows_a_live_race_and_stops_after_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RACE_MODELS_DIR", str(tmp_path / "models"))
     frames = official_frames(render(synthetic_rows()))
     builder = FeedBuilder(frames["laps"], frames["flag_periods"], event="Monitor Test")
     state = FeedState(builder=builder, layout="wec-current",
@@ -119,6 +120,10 @@ def test_monitor_follows_a_live_race_and_stops_after_it(tmp_path: Path) -> None:
             assert following["last_status"] in ("ok", "unchanged", "duplicate")
             assert following["last_poll_at"] and following["polls_failed"] == 0
             assert "LIVE" in RaceMonitor.describe(monitor.status())
+            # The models job of a followed race stores predictions once 10 laps are in.
+            assert monitor.scheduler.get_job("models") is not None
+            monitor.update_models()
+            assert len(store.predictions(race_id)) > 0
             clock.now = start + timedelta(hours=3)  # well after the end and the grace time
             monitor.check_calendar()
             assert not monitor.status()["following"]
