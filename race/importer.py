@@ -203,9 +203,7 @@ def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
     result = ImportResult(race_id=race_id, series=meta.series, event=meta.event,
                           year=meta.season, laps=len(laps), cars=laps["number"].nunique(),
                           classes=classes)
-    existing = store.cursor().execute(
-        "SELECT source_sha256 FROM races WHERE race_id = ?", [race_id]).fetchone()
-    if existing and existing[0] == digest:
+    if store.race_source_sha256(race_id) == digest:
         result.unchanged = True
         return result
 

@@ -154,9 +154,7 @@ def update_race_models(store: RaceStore, race_id: str, *, models_dir: Path | Non
     the next update picks the new model up.
     """
     started = time.perf_counter()
-    row = store.cursor().execute(
-        "SELECT coalesce(max(lap_number), 0) FROM laps WHERE race_id = ?", [race_id]).fetchone()
-    leader = int(row[0])
+    leader = store.max_lap_number(race_id)
     key = (store.path, race_id)
     with _lock:
         last = _last_update.get(key)

@@ -234,6 +234,24 @@ class RaceStore:
         return self._con.cursor().execute(
             "SELECT * FROM races ORDER BY season DESC NULLS LAST, series, event").df()
 
+    def has_race(self, race_id: str) -> bool:
+        """True when ``race_id`` is stored."""
+        return bool(self._con.cursor().execute(
+            "SELECT 1 FROM races WHERE race_id = ?", [race_id]).fetchall())
+
+    def race_source_sha256(self, race_id: str) -> str | None:
+        """Content hash of the file a stored race was imported from (None: not stored)."""
+        row = self._con.cursor().execute(
+            "SELECT source_sha256 FROM races WHERE race_id = ?", [race_id]).fetchone()
+        return None if row is None else row[0]
+
+    def max_lap_number(self, race_id: str) -> int:
+        """The highest lap number stored for a race (the leader's laps; 0 when none)."""
+        row = self._con.cursor().execute(
+            "SELECT coalesce(max(lap_number), 0) FROM laps WHERE race_id = ?",
+            [race_id]).fetchone()
+        return int(row[0])
+
     def race(self, race_id: str) -> dict:
         """One race's row as a dict. Raises NotFoundError naming the known ids."""
         frame = self._con.cursor().execute("SELECT * FROM races WHERE race_id = ?",

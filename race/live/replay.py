@@ -166,8 +166,7 @@ class Replay:
                 None if pd.isna(season) else int(season))
 
     def _new_session(self) -> LiveSession:
-        if self.store.cursor().execute("SELECT 1 FROM races WHERE race_id = ?",
-                                       [self.race_id]).fetchall():
+        if self.store.has_race(self.race_id):
             self.store.delete_race(self.race_id)
         config = LiveConfig(source=self.feed_source, url=f"replay:{self.source}",
                             race_id=self.race_id, event=f"{self.event} (replay)",

@@ -124,8 +124,7 @@ class LiveSession:
         self._chequered_at: float | None = None
         self._persisted: tuple | None = None  # material tracker state last written
         self._persisted_at = 0.0
-        if self.race_id and store.cursor().execute(
-                "SELECT 1 FROM races WHERE race_id = ?", [self.race_id]).fetchall():
+        if self.race_id and store.has_race(self.race_id):
             self._open_existing()
 
     # -- loading ---------------------------------------------------------------------------
