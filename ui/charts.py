@@ -7,7 +7,7 @@ Plotly renders labels and hover text as HTML: names and numbers from files are e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -27,6 +27,16 @@ FLAG_NAMES = {"FCY": "Full course yellow", "SF": "Safety car", "RF": "Red flag"}
 def car_colours(numbers: Sequence[str]) -> dict[str, str]:
     """A distinct colour per selected car, stable for the order given."""
     return {n: CAR_PALETTE[i % len(CAR_PALETTE)] for i, n in enumerate(numbers)}
+
+
+def _cars_focus_last(frame: pd.DataFrame, numbers: Sequence[str],
+                     focus: str | None) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each selected car's rows, the focus car last so its trace is drawn on top."""
+    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+    for number in ordered:
+        car = frame[frame["number"] == number]
+        if not car.empty:
+            yield number, car
 
 
 def _base_layout(fig: go.Figure, *, height: int, y_title: str) -> go.Figure:
@@ -70,17 +80,13 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
     """
     fig = go.Figure()
     colours = car_colours(numbers)
-    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
 
     def on_chart(times: pd.Series) -> pd.Series:
         # In-laps and driver-change laps are slow: pin their markers to the top edge so
         # they stay visible when the axis ignores slow laps (hover gives the real time).
         return times if y_range is None else times.clip(upper=y_range[1])
 
-    for number in ordered:
-        car = laps[laps["number"] == number]
-        if car.empty:
-            continue
+    for number, car in _cars_focus_last(laps, numbers, focus):
         colour, is_focus = colours[number], number == focus
         text = [f"#{escape(number)} lap {lap} · {lap_time_text(t)} · {escape(d)}" for lap, t, d in
                 zip(car["lap_number"], car["lap_time_s"], car["driver_name"], strict=True)]
@@ -128,11 +134,7 @@ def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str
     fig = go.Figure()
     colours = car_colours(numbers)
     column = "class_position" if in_class else "position"
-    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
-    for number in ordered:
-        car = history[history["number"] == number]
-        if car.empty:
-            continue
+    for number, car in _cars_focus_last(history, numbers, focus):
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=f"#{escape(number)}",
             line={"color": colours[number], "width": 3.5 if number == focus else 1.6,
@@ -151,11 +153,7 @@ def gap_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | No
     """Gap (s) to the first car of the class at each lap's line crossing."""
     fig = go.Figure()
     colours = car_colours(numbers)
-    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
-    for number in ordered:
-        car = history[history["number"] == number]
-        if car.empty:
-            continue
+    for number, car in _cars_focus_last(history, numbers, focus):
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car["class_gap_s"], mode="lines",
             name=f"#{escape(number)}",
