@@ -33,6 +33,7 @@ from race.strategy.stop_cost import (
     ROUTINE_HIGH,
     ROUTINE_LOW,
     CostParams,
+    green_at_pace,
     measure_stops,
     predict_cost,
     splash_factor,
@@ -66,7 +67,7 @@ def _routine_causal(stops: pd.DataFrame) -> np.ndarray:
         pit = s["pit_time_s"].to_numpy(dtype=float)
         med = pd.Series(pit).expanding().median().to_numpy()
         ratio = pit / med
-        ok = (s["green"].to_numpy(dtype=bool) & np.isfinite(s["cost_s"].to_numpy(dtype=float))
+        ok = (green_at_pace(s).to_numpy(dtype=bool)
               & (ratio >= ROUTINE_LOW) & (ratio <= ROUTINE_HIGH))
         out[stops.index.get_indexer(s.index)] = ok
     return out

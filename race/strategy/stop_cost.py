@@ -7,6 +7,24 @@ Service time depends on the stop type: fuel only, fuel + tyres, driver change; t
 shows driver changes (DRIVER_NUMBER changes on the out-lap) but not tyres, so the car's own
 earlier stops carry the rest. Under FCY / safety car the field is slow too, so the same stop
 costs less against the cars that stay out (``neutral_cost_ratio``).
+
+A *routine green stop* (``mark_routine``; the stops ML.md §3 scores and the engine learns
+from) is one whose cost the definition measures as intended, for the service a car gets on
+an ordinary stop:
+
+* green: neither the in-lap nor the out-lap is neutralised (flag periods rebuilt from all
+  crossings, DATA.md §2), so red-flag and caution stops are out;
+* the field ran at racing pace during both laps: the median of the other cars' laps that
+  overlap the in-lap (and, separately, the out-lap), each against its own car's reference
+  pace, is at most ``FIELD_SLOW`` (the DATA.md threshold for an inferred neutralisation).
+  A sudden rain shower, an undeclared slow zone or a caution not yet at the line make
+  in-lap + out-lap − 2 × the earlier pace measure the weather, not the stop; only laps
+  completed by the out-lap crossing count, so the flag is known when the stop is;
+* measured: ≥ ``MIN_BASE_LAPS`` clean laps among the ``BASE_LAPS`` laps before the in-lap
+  (no stop on lap 1–2, no stop right after a caution);
+* PIT_TIME within ``ROUTINE_LOW``–``ROUTINE_HIGH`` × the class's median in the race: shorter
+  is a drive-through or stop-and-go penalty, longer a repair or a penalty served at the stop.
+  Pit-lane starts are no stop at all (no in-lap).
 """
 
 from __future__ import annotations
@@ -16,12 +34,94 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from race.analysis.flags import INFERRED_RATIO_THRESHOLD
 from race.strategy.tracks import class_keys
 
 BASE_LAPS = 6          # laps before the in-lap whose clean laps give the reference pace
 MIN_BASE_LAPS = 2      # clean laps needed among them
 ROUTINE_LOW = 0.6      # routine stop: PIT_TIME within these multiples of the class median
 ROUTINE_HIGH = 1.4
+FIELD_SLOW = INFERRED_RATIO_THRESHOLD   # field lap / its reference pace above this: not green
+MIN_FIELD_LAPS = 3     # other cars' laps needed to judge the field's pace over a lap
+MAX_PADDED = 256       # field_pace: longer candidate lists are handled one stop at a time
+
+
+def lap_pace_ratio(laps: pd.DataFrame) -> np.ndarray:
+    """Each lap's time over its car's reference pace: the median clean lap among the
+    ``BASE_LAPS`` laps before (as ``measure_stops``), else the car's last such reference.
+
+    NaN for lap 1, in- and out-laps and laps without a reference (they say nothing about the
+    field's pace). Neutralised laps keep their ratio: they are the slowdown being detected.
+
+    Args:
+        laps: ``number, lap_number, lap_time_s, in_lap, out_lap, clean_c`` sorted by car then
+            lap.
+    """
+    lap_time = pd.Series(laps["lap_time_s"].to_numpy(dtype=float))   # positional index
+    car = laps["number"].to_numpy()
+    clean_times = lap_time.where(laps["clean_c"].to_numpy(dtype=bool))
+    ref = (clean_times.groupby(car, sort=False).rolling(BASE_LAPS, min_periods=MIN_BASE_LAPS)
+           .median().reset_index(level=0, drop=True).sort_index())
+    ref = ref.groupby(car, sort=False).shift(1).groupby(car, sort=False).ffill()
+    ok = ((laps["lap_number"].to_numpy() > 1) & ~laps["in_lap"].to_numpy(dtype=bool)
+          & ~laps["out_lap"].to_numpy(dtype=bool))
+    return np.where(ok, lap_time.to_numpy() / ref.to_numpy(), np.nan)
+
+
+def field_pace(laps: pd.DataFrame, ratio: np.ndarray, number: np.ndarray,
+               bounds: np.ndarray) -> np.ndarray:
+    """The field's pace during each stop's in-lap and out-lap (the slower of the two).
+
+    Args:
+        laps: ``number, start_s, elapsed_s`` (any order).
+        ratio: ``lap_pace_ratio`` of those laps.
+        number: the stopping car of each stop (its own laps are left out).
+        bounds: per stop ``(in-lap start, in-lap end, out-lap end)`` race times (s).
+
+    Returns:
+        Per stop, the larger of the medians of ``ratio`` over the other cars' laps that
+        overlap the in-lap and the out-lap and were completed by the out-lap crossing; NaN
+        when neither lap has ``MIN_FIELD_LAPS`` such laps.
+    """
+    good = np.isfinite(ratio)
+    end = laps["elapsed_s"].to_numpy(dtype=float)[good]
+    order = np.argsort(end, kind="stable")
+    end = end[order]
+    start = laps["start_s"].to_numpy(dtype=float)[good][order]
+    cars = laps["number"].to_numpy()[good][order]
+    r = ratio[good][order]
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 3)
+    out = np.full(len(number), np.nan)
+    if not len(end) or not len(number):
+        return out
+    number = np.asarray(number)
+    hi = np.searchsorted(end, bounds[:, 2], side="right")
+    for lo_t, hi_t in ((bounds[:, 0], bounds[:, 1]), (bounds[:, 1], bounds[:, 2])):
+        lo = np.searchsorted(end, lo_t, side="right")
+        med = np.full(len(number), np.nan)
+        # the candidate laps (ended after lo_t, by the out-lap crossing) of all ordinary stops
+        # as one padded matrix, no Python loop (the live page re-measures every update); the
+        # few very long laps (red flag, garage) one by one
+        wide = (hi - lo) > MAX_PADDED
+        for j in np.flatnonzero(wide):
+            sl = slice(lo[j], hi[j])
+            m = (start[sl] < hi_t[j]) & (cars[sl] != number[j])
+            if m.sum() >= MIN_FIELD_LAPS:
+                med[j] = float(np.median(r[sl][m]))
+        rows = np.flatnonzero(~wide)
+        if len(rows):
+            width = int(max((hi[rows] - lo[rows]).max(), 1))
+            idx = lo[rows, None] + np.arange(width)[None, :]
+            inside = idx < hi[rows, None]
+            idx = np.minimum(idx, len(end) - 1)
+            m = (inside & (start[idx] < hi_t[rows, None])
+                 & (cars[idx] != number[rows, None]))
+            enough = m.sum(axis=1) >= MIN_FIELD_LAPS
+            if enough.any():
+                vals = np.where(m[enough], r[idx[enough]], np.nan)
+                med[rows[enough]] = np.nanmedian(vals, axis=1)
+        out = np.where(np.isnan(out), med, np.fmax(out, med))
+    return out
 
 
 def measure_stops(laps: pd.DataFrame) -> pd.DataFrame:
@@ -29,12 +129,16 @@ def measure_stops(laps: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         laps: laps with ``number, lap_number, lap_time_s, elapsed_s, in_lap, pit_time_s,
-            driver_number, class, clean_c, neutral_c`` sorted by car then lap.
+            driver_number, class, clean_c, neutral_c, start_s, out_lap`` sorted by car then
+            lap.
 
     Returns:
         One row per stop whose in-lap is followed by the out-lap carrying PIT_TIME:
         ``number, class_key, in_lap, in_s, known_s, pit_time_s, cost_s (NaN without a
-        reference pace), base_s, offset_s (cost − PIT_TIME), driver_change, green``.
+        reference pace), base_s, offset_s (cost − PIT_TIME), driver_change, green,
+        field_ratio`` (``field_pace``: the field's lap time over
+        its reference pace while the car was on its in- and out-lap, from laps completed by
+        ``known_s``).
     """
     number = laps["number"].to_numpy()
     lap_time = laps["lap_time_s"].to_numpy(dtype=float)
@@ -67,18 +171,46 @@ def measure_stops(laps: pd.DataFrame) -> pd.DataFrame:
                                         "pit_time_s", "cost_s", "base_s", "driver_change",
                                         "green"])
     frame["offset_s"] = frame["cost_s"] - frame["pit_time_s"]
+    bounds = np.column_stack([elapsed[ins] - lap_time[ins], elapsed[ins], elapsed[ins + 1]])
+    frame["field_ratio"] = (field_pace(laps, lap_pace_ratio(laps), number[ins], bounds)
+                            if len(ins) else np.zeros(0))
     return frame
 
 
-def mark_routine(stops: pd.DataFrame) -> pd.Series:
-    """Routine green stops: green, measured, PIT_TIME within 0.6–1.4 × the class median.
+def green_at_pace(stops: pd.DataFrame) -> pd.Series:
+    """Green, measured, and the field at racing pace (the first three conditions of a
+    routine stop, module docstring); none uses another stop, so all are causal."""
+    field_ok = ~(stops["field_ratio"] > FIELD_SLOW)   # NaN (too few other laps) passes
+    return stops["green"] & stops["cost_s"].notna() & field_ok
 
-    Drive-throughs and repairs are not routine. The class median is the race's (for scoring
-    and training only: a causal predictor never uses this flag for the stop it predicts).
+
+def mark_routine(stops: pd.DataFrame) -> pd.Series:
+    """Routine green stops (module docstring): green at racing pace, measured, PIT_TIME
+    within ``ROUTINE_LOW``–``ROUTINE_HIGH`` × the class's median PIT_TIME in the race.
+
+    The class median is the whole race's (for scoring and history only: the engine uses an
+    expanding median of the stops known so far).
     """
     med = stops.groupby("class_key")["pit_time_s"].transform("median")
     ratio = stops["pit_time_s"] / med
-    return (stops["green"] & stops["cost_s"].notna() & ratio.between(ROUTINE_LOW, ROUTINE_HIGH))
+    return green_at_pace(stops) & ratio.between(ROUTINE_LOW, ROUTINE_HIGH)
+
+
+def routine_counts(stops: pd.DataFrame) -> dict[str, int]:
+    """How many stops each routine condition removes, applied in order (for reports)."""
+    med = stops.groupby("class_key")["pit_time_s"].transform("median")
+    band = (stops["pit_time_s"] / med).between(ROUTINE_LOW, ROUTINE_HIGH)
+    steps = [("not green", stops["green"]),
+             ("field slow", ~(stops["field_ratio"] > FIELD_SLOW)),
+             ("no reference pace", stops["cost_s"].notna()),
+             ("PIT_TIME outside band", band)]
+    keep = pd.Series(True, index=stops.index)
+    out = {"stops": len(stops)}
+    for name, cond in steps:
+        out[name] = int((keep & ~cond).sum())
+        keep &= cond
+    out["routine"] = int(keep.sum())
+    return out
 
 
 # PIT_TIME of a car's last stop relative to the class median, by the share of a full tank it
