@@ -15,7 +15,8 @@ Definitions (ML.md §1):
   ≤ 1.07 × the median of the car's earlier clean laps in the race.
 
 Relative quantities (``*_rel``) are ratios to the car's reference pace minus 1, so a model
-trained at Sebring applies at Fuji. Times are seconds.
+trained at Sebring applies at Fuji. Traffic counts enter the model as passes per 100 s of
+the car's lap (``*_per100s``): a pass costs seconds, not a share of the lap. Times are seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ MIN_EWMA_LAPS = 5
 TREND_WINDOW_S = 600.0
 SHORT_TREND_WINDOW_S = 180.0
 INFER_RATIO = 1.07
+REF_LAP_S = 100.0  # traffic counts are expressed per this much lap time (see TRAFFIC_COUNTS)
+# Cars passed / passing during the next lap. A pass costs about the same *seconds* on any
+# track, so a count is scaled to passes per REF_LAP_S of the car's lap before it enters the
+# relative-residual model: trained on raw counts (~100 s IMSA laps) it added ~3× too much per
+# GT car passed at Le Mans (~225 s laps; measured on the 2024 race, leave-one-track-out).
+TRAFFIC_COUNTS = ["pass_other", "pass_same", "passed_by_other", "passed_by_same",
+                  "pass_other_prev", "passed_by_other_prev", "pass_same_prev"]
 
 BASE_COLUMNS = ["number", "lap_number", "driver_number", "lap_time_s", "s1_s", "s2_s", "s3_s",
                 "elapsed_s", "hour_of_day_s", "crossing_in_pit", "pit_time_s", "class", "flag"]
@@ -45,9 +53,10 @@ FEATURES = [
     "ewma_count", "lap_in_stint_next", "stint_number", "stint_frac",
     "last_rel", "prev_rel", "prev2_rel", "mean3_rel", "min3_rel",
     "s1_rel", "s2_rel", "s3_rel", "ewma_vs_best", "ewma_vs_class_best", "class_pace_ratio",
-    "pass_other", "pass_same", "passed_by_other", "passed_by_same", "near_cars",
-    "gap_ahead_rel", "gap_behind_rel", "pass_other_prev", "passed_by_other_prev",
-    "pass_same_prev", "trend_class", "trend_field", "trend_class_short",
+    "pass_other_per100s", "pass_same_per100s", "passed_by_other_per100s",
+    "passed_by_same_per100s", "near_cars", "gap_ahead_rel", "gap_behind_rel",
+    "pass_other_prev_per100s", "passed_by_other_prev_per100s", "pass_same_prev_per100s",
+    "trend_class", "trend_field", "trend_class_short",
     "laps_since_restart", "race_time_h", "hour_of_day_h", "driver_offset_rel",
     "last_resid_model_free", "trend_s1_short", "trend_s2_short", "trend_s3_short", "base_s",
     "field_recent_rel", "field_slow_share", "prev_stint_rel",
@@ -384,6 +393,9 @@ def causal_features(laps: pd.DataFrame) -> pd.DataFrame:
     frame["prev_stint_rel"] = frame["prev_stint_ewma_s"] / frame["base_s"] - 1.0
     for col in ("pass_other", "passed_by_other", "pass_same"):
         frame[f"{col}_prev"] = _lag(frame[col].to_numpy(dtype=float), first, 1)
+    per_ref = REF_LAP_S / frame["base_s"]
+    for col in TRAFFIC_COUNTS:
+        frame[f"{col}_per100s"] = frame[col] * per_ref
     frame["race_time_h"] = frame["elapsed_s"] / 3600.0
     frame["hour_of_day_h"] = (frame["hour_of_day_s"] % 86400.0) / 3600.0
     frame["last_resid_model_free"] = frame["lap_rel_pre"]

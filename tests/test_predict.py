@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from race.features import ALPHA, causal_features
+from race.features import ALPHA, FEATURES, TRAFFIC_COUNTS, causal_features
 from race.model_io import (
     ModelBundle,
     ModelVersionError,
@@ -80,6 +80,24 @@ def test_neutralised_and_restart_laps_do_not_enter_the_ewma() -> None:
     counts = car["ewma_count"].to_numpy()
     entered = np.diff(np.r_[0, counts]) > 0
     assert not entered[car["neutralised_c"].to_numpy() | car["restart_c"].to_numpy()].any()
+
+
+def test_traffic_counts_enter_the_model_per_100_s_of_lap() -> None:
+    """A pass costs seconds, not a share of the lap: the same traffic on a track with twice
+    the lap time gives the same counts and half the model input (Le Mans vs IMSA tracks)."""
+    def traffic(scale: float) -> pd.DataFrame:
+        laps = make_laps({"1": [{"t": 100.0 * scale}] * 14, "2": [{"t": 125.0 * scale}] * 12})
+        laps.loc[laps["number"] == "2", "class"] = "GTD"
+        return causal_features(laps).set_index(["number", "lap_number"])
+
+    short, long = traffic(1.0), traffic(2.0)
+    assert short["pass_other"].max() >= 1                 # the GTP car laps the GTD car
+    pd.testing.assert_series_equal(short["pass_other"], long["pass_other"])
+    np.testing.assert_allclose(short["pass_other_per100s"],
+                               short["pass_other"] * 100.0 / short["base_s"])
+    np.testing.assert_allclose(long["pass_other_per100s"], short["pass_other_per100s"] / 2.0)
+    assert not set(TRAFFIC_COUNTS) & set(FEATURES)        # raw counts stay out of the model
+    assert all(f"{col}_per100s" in FEATURES for col in TRAFFIC_COUNTS)
 
 
 @pytest.fixture(scope="module")
