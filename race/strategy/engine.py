@@ -20,6 +20,7 @@ from race.strategy.fuel import (
     PLAN_STOPS,
     WindowParams,
     final_stop_adjust,
+    fuel_stint_numbers,
     full_capacity,
     lap_units,
     stint_progress,
@@ -48,7 +49,8 @@ MIN_STINT_LAPS = 5     # shorter completed stints (drive-throughs, splashes) are
 @dataclass
 class PreparedRace:
     """Causal per-lap columns and the race's own evidence, each item stamped with when it was
-    known (``end_s`` for stints, ``known_s`` for stops)."""
+    known (``known_s``: for a fuel stint, the out-lap crossing of the refuelling stop that
+    ended it; for a stop, its out-lap crossing)."""
 
     laps: pd.DataFrame
     periods: pd.DataFrame
@@ -87,6 +89,8 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     keys = class_keys(laps["class"])
     fractions = {ck: history.fraction(ck) for ck in keys.unique()}
     units = lap_units(laps, fractions)
+    laps["fuel_stint"] = fuel_stint_numbers(
+        laps, {ck: history.routine_pit_time(track, ck) for ck in keys.unique()})
     laps = pd.concat([laps, stint_progress(laps, units), pace_columns(laps)], axis=1)
     laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
@@ -98,7 +102,8 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
                    & (stints["laps"] >= MIN_STINT_LAPS)]
         r = stops[(stops["class_key"] == ck) & stops["routine_c"]]
         race.by_class[ck] = {
-            "end_s": s["end_s"].to_numpy(dtype=float), "units": s["units"].to_numpy(dtype=float),
+            "known_s": s["known_s"].to_numpy(dtype=float),
+            "units": s["units"].to_numpy(dtype=float),
             "neutral_laps": s["neutral_laps"].to_numpy(dtype=float),
             "number": s["number"].to_numpy(), "manufacturer": s["manufacturer"].to_numpy(),
             "cost_known_s": r["known_s"].to_numpy(dtype=float),
@@ -156,7 +161,7 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
         values: list[np.ndarray] = []
         weights: list[np.ndarray] = []
         if ev is not None:
-            k = int(np.searchsorted(ev["end_s"], t, side="right"))
+            k = int(np.searchsorted(ev["known_s"], t, side="right"))
             if k:
                 v = ev["units"][:k]
                 w = np.full(k, wp.class_weight)

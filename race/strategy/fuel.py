@@ -21,7 +21,71 @@ from race.strategy.tracks import FUEL_LIMITED, OTHER, class_keys
 
 DEFAULT_NEUTRAL_FRACTION = 0.55
 STINT_COLUMNS = ["number", "class_key", "manufacturer", "stint_number", "first_lap", "in_lap",
-                 "laps", "units", "neutral_laps", "green_end", "start_s", "end_s", "pace_s"]
+                 "laps", "units", "neutral_laps", "green_end", "start_s", "end_s", "known_s",
+                 "pace_s"]
+# A stop whose PIT_TIME is below this multiple of the class's median stop adds no fuel
+# (drive-through, stop-and-go, a quick check): measured on the fuel-limited classes of the
+# real races, the stint after such a stop and the one before it add up to one full stint
+# (median 0.9–1.0 of a full stint below 0.5, 0.7 at 0.5–0.6, 1.0–1.3 at 0.6–0.8 where a
+# splash begins; routine stops ≥ 0.8 are followed by a full stint on their own).
+NO_REFUEL_RATIO = 0.6
+MIN_REFERENCE_STOPS = 5   # earlier stops of the class needed for a reference without history
+HISTORY_STOPS = 3         # the history's routine stop counts as this many stops of the race
+
+
+def fuel_stint_numbers(laps: pd.DataFrame, fallback_pit_s: dict[str, float] | None = None,
+                       ) -> np.ndarray:
+    """Per lap: the car's fuel stint, which only a refuelling stop ends.
+
+    A stop (a lap whose ``stint_number`` differs from the car's previous lap) refuels unless
+    its PIT_TIME is below ``NO_REFUEL_RATIO`` × a reference: the median PIT_TIME of the
+    class's stops known before it (out-lap crossings earlier in the race) pooled with
+    ``HISTORY_STOPS`` copies of ``fallback_pit_s[class_key]`` (the class's routine stop at
+    this track in history), so that a few early repairs or penalties cannot make the
+    reference; without history, ``MIN_REFERENCE_STOPS`` stops of the race are needed, else
+    the stop counts as a refuel. Each stop is judged at its out-lap crossing from earlier
+    crossings only (causal).
+
+    Args:
+        laps: ``number, class, lap_number, elapsed_s, stint_number, pit_time_s``, sorted by car
+            then lap.
+        fallback_pit_s: routine PIT_TIME (s) per class key from history.
+
+    Returns:
+        Fuel stint number per lap (1 for the first), aligned with ``laps``.
+    """
+    n = len(laps)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    number = laps["number"].to_numpy()
+    stint = laps["stint_number"].to_numpy()
+    stop = np.zeros(n, dtype=bool)
+    stop[1:] = (number[1:] == number[:-1]) & (stint[1:] != stint[:-1])
+    refuel = stop.copy()
+    rows = np.flatnonzero(stop)
+    if len(rows):
+        pit = laps["pit_time_s"].to_numpy(dtype=float)[rows]
+        keys = class_keys(laps["class"]).to_numpy()[rows]
+        t = laps["elapsed_s"].to_numpy(dtype=float)[rows]
+        fallback = fallback_pit_s or {}
+        for ck in np.unique(keys):
+            mine = np.flatnonzero(keys == ck)
+            mine = mine[np.argsort(t[mine], kind="stable")]
+            seen = pit[mine]
+            prior = float(fallback.get(str(ck), np.nan))
+            ref = np.full(len(mine), np.nan)
+            for j in range(len(mine)):
+                before = seen[:j][np.isfinite(seen[:j])]
+                if np.isfinite(prior):
+                    ref[j] = float(np.median(np.r_[before, np.full(HISTORY_STOPS, prior)]))
+                elif len(before) >= MIN_REFERENCE_STOPS:
+                    ref[j] = float(np.median(before))
+            short = np.isfinite(seen) & np.isfinite(ref) & (seen < NO_REFUEL_RATIO * ref)
+            refuel[rows[mine[short]]] = False
+    first = np.ones(n, dtype=bool)
+    first[1:] = number[1:] != number[:-1]
+    total = np.cumsum(refuel)
+    return total - np.maximum.accumulate(np.where(first, total, 0)) + 1
 
 
 def lap_units(laps: pd.DataFrame, fraction: float | dict[str, float]) -> np.ndarray:
@@ -45,10 +109,14 @@ def stint_progress(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
 
     An in-lap closes its stint: after it the car starts the next stint with nothing used,
     so the columns describe the stint the *next* stop will end (``next_first_lap``,
-    ``next_units``).
+    ``next_units``). With a ``fuel_stint`` column, ``next_units`` counts from the last
+    refuelling stop: from the out-lap of a stop that added no fuel, the units used before it
+    still count (at its in-lap the kind of stop is not known yet: a refuel is assumed).
     """
     key = laps["number"].astype(str) + "\x00" + laps["stint_number"].astype(str)
-    used = pd.Series(units, index=laps.index).groupby(key.to_numpy(), sort=False).cumsum()
+    fuel_key = (laps["number"].astype(str) + "\x00" + laps["fuel_stint"].astype(str)
+                if "fuel_stint" in laps else key)
+    used = pd.Series(units, index=laps.index).groupby(fuel_key.to_numpy(), sort=False).cumsum()
     grouped = laps.groupby(key.to_numpy(), sort=False)
     first = grouped["lap_number"].transform("min")
     began = grouped["start_s"].transform("first")
@@ -61,8 +129,12 @@ def stint_progress(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
 
 
 def stint_records(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
-    """One row per stint that ended with an in-lap, known from its in-lap crossing (``end_s``).
+    """One row per stint that ended with an in-lap (``end_s``: its crossing).
 
+    With a ``fuel_stint`` column the stints are fuel stints (``fuel_stint_numbers``): a stop
+    that added no fuel does not end one, so a record is final only once its last stop is
+    known to have refuelled, at that stop's out-lap crossing (``known_s``; inf while the car
+    has not come out). Without it, ``known_s`` is ``end_s``.
     ``green_end``: the in-lap is not neutralised (a routine stop, not an opportunistic one);
     ``pace_s``: median clean lap of the stint (s), which turns a stint into a duration that
     transfers between tracks. Laps must be sorted by car then lap (stints are contiguous).
@@ -71,7 +143,7 @@ def stint_records(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
     if n == 0:
         return pd.DataFrame(columns=STINT_COLUMNS)
     number = laps["number"].to_numpy()
-    stint = laps["stint_number"].to_numpy()
+    stint = laps["fuel_stint" if "fuel_stint" in laps else "stint_number"].to_numpy()
     start = np.ones(n, dtype=bool)
     start[1:] = (number[1:] != number[:-1]) | (stint[1:] != stint[:-1])
     first = np.flatnonzero(start)
@@ -83,18 +155,27 @@ def stint_records(laps: pd.DataFrame, units: np.ndarray) -> pd.DataFrame:
     clean_s = laps["lap_time_s"].where(laps["clean_c"].astype(bool)).to_numpy(dtype=float)
     stint_id = np.cumsum(start) - 1
     pace = pd.Series(clean_s).groupby(stint_id).median().to_numpy()
+    elapsed = laps["elapsed_s"].to_numpy(dtype=float)
+    if "fuel_stint" in laps:
+        # known at the next row of the same car (the out-lap), inf if there is none yet
+        nxt = np.r_[last[:-1] + 1, n - 1]
+        has_next = np.r_[number[last[:-1] + 1] == number[last[:-1]], False]
+        known = np.where(has_next, elapsed[np.minimum(nxt, n - 1)], np.inf)
+    else:
+        known = elapsed[last]
     frame = pd.DataFrame({
         "number": number[first], "class_key": class_keys(laps["class"]).to_numpy()[first],
-        "manufacturer": laps["manufacturer"].to_numpy()[first], "stint_number": stint[first],
+        "manufacturer": laps["manufacturer"].to_numpy()[first],
+        "stint_number": laps["stint_number"].to_numpy()[first],
         "first_lap": lap_no[first], "in_lap": lap_no[last],
         "laps": lap_no[last] - lap_no[first] + 1,
         "units": np.add.reduceat(np.asarray(units, dtype=float), first),
         "neutral_laps": np.add.reduceat(neutral.astype(np.int64), first),
         "green_end": ~neutral[last],
         "start_s": laps["start_s"].to_numpy(dtype=float)[first],
-        "end_s": laps["elapsed_s"].to_numpy(dtype=float)[last], "pace_s": pace,
+        "end_s": elapsed[last], "known_s": known, "pace_s": pace,
     })[ended]
-    return frame[STINT_COLUMNS].sort_values("end_s", kind="stable").reset_index(drop=True)
+    return frame[STINT_COLUMNS].sort_values("known_s", kind="stable").reset_index(drop=True)
 
 
 def measure_neutral_fraction(stints: pd.DataFrame, *, min_laps: int = 8,

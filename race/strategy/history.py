@@ -17,6 +17,7 @@ import pandas as pd
 from race.strategy.causal import causal_lap_facts
 from race.strategy.fuel import (
     DEFAULT_NEUTRAL_FRACTION,
+    fuel_stint_numbers,
     lap_units,
     measure_neutral_fraction,
     stint_records,
@@ -79,6 +80,7 @@ def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
         race_id, series, track: identity; ``track`` is a ``tracks.track_key``.
     """
     laps, periods = causal_lap_facts(laps)
+    laps["fuel_stint"] = fuel_stint_numbers(laps)
     records = stint_records(laps, lap_units(laps, 1.0))
     records["race_id"] = race_id
     stops = measure_stops(laps)
