@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from race.strategy.fuel import fuel_stint_numbers, stint_progress, stint_records
+from race.strategy.history import History, RaceSummary
 
 LAP_S = 100.0
 
@@ -97,3 +99,24 @@ def test_fuel_stints_are_causal() -> None:
         keep = (laps["elapsed_s"] <= t).to_numpy()
         cut = fuel_stint_numbers(laps[keep].reset_index(drop=True))
         assert cut.tolist() == full[keep].tolist(), t
+
+
+def _summary(series: str, race_id: str, fraction: float) -> RaceSummary:
+    """Stints of cars that each run to a 20-unit tank, neutralised laps costing ``fraction``."""
+    rows = []
+    for car in range(6):
+        for k, neutral in enumerate((0, 6, 10, 14, 0, 8)):
+            laps = round(20 + neutral * (1 - fraction))
+            rows.append({"race_id": race_id, "number": str(car), "class_key": "LMP2",
+                         "stint_number": k + 1, "laps": laps, "neutral_laps": neutral,
+                         "units": float(laps), "green_end": True, "pace_s": 100.0})
+    stints = pd.DataFrame(rows)
+    return RaceSummary(race_id, series, "ring", stints, pd.DataFrame(), pd.DataFrame())
+
+
+def test_neutral_fraction_per_series_of_a_shared_class_name() -> None:
+    history = History.from_summaries([_summary("IMSA", "a", 0.5), _summary("WEC", "b", 0.9)])
+    assert history.fraction("LMP2", "IMSA") == pytest.approx(0.5, abs=0.051)
+    assert history.fraction("LMP2", "WEC") == pytest.approx(0.9, abs=0.051)
+    # a series without its own measurement falls back to the class over all series
+    assert history.fraction("LMP2", "ELMS") == history.fraction("LMP2")

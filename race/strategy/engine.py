@@ -87,7 +87,7 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     """
     laps, periods = causal_lap_facts(laps)
     keys = class_keys(laps["class"])
-    fractions = {ck: history.fraction(ck) for ck in keys.unique()}
+    fractions = {ck: history.fraction(ck, series or None) for ck in keys.unique()}
     units = lap_units(laps, fractions)
     laps["fuel_stint"] = fuel_stint_numbers(
         laps, {ck: history.routine_pit_time(track, ck) for ck in keys.unique()})

@@ -25,6 +25,7 @@ from race.strategy.fuel import (
 from race.strategy.stop_cost import mark_routine, measure_stops
 from race.strategy.tracks import class_group, class_key, related_classes
 
+MIN_NEUTRAL_LAPS = 100   # neutralised laps (in green-ended stints) to measure a fraction on
 PROGRESS_BINS = np.array([0.0, 0.2, 0.4, 0.55, 0.7, 0.8, 0.9, 1.0, 10.0])
 
 
@@ -91,6 +92,10 @@ def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
                        lap_inflation(laps))
 
 
+def _neutral_laps(stints: pd.DataFrame) -> int:
+    return int(stints.loc[stints["green_end"].astype(bool), "neutral_laps"].sum())
+
+
 def lap_inflation(laps: pd.DataFrame) -> float:
     """How much slower than its clean pace a class winner covers a lap over a whole race
     (pit stops, cautions, traffic): median over classes of mean lap / median clean lap."""
@@ -118,18 +123,28 @@ class History:
         summaries = list(summaries)
         self = cls(summaries)
         stints = self.stints()
+        if not stints.empty:
+            stints["series"] = np.concatenate([[s.series] * len(s.stints) for s in summaries])
         fractions: dict[str, float] = {}
         if not stints.empty:
             pooled = measure_neutral_fraction(stints)
             for ck, s in stints.groupby("class_key"):
-                n_neutral = int(s.loc[s["green_end"], "neutral_laps"].sum())
-                fractions[str(ck)] = measure_neutral_fraction(s) if n_neutral >= 100 else pooled
+                fractions[str(ck)] = (measure_neutral_fraction(s)
+                                      if _neutral_laps(s) >= MIN_NEUTRAL_LAPS else pooled)
+            # one class name, two series (IMSA LMP2, WEC LMP2): different cars, different
+            # cautions (safety car, FCY at 80 km/h), so each series gets its own fraction
+            for (series, ck), s in stints.groupby(["series", "class_key"]):
+                if _neutral_laps(s) >= MIN_NEUTRAL_LAPS:
+                    fractions[f"{series}/{ck}"] = measure_neutral_fraction(s)
             fractions["*"] = pooled
         self.neutral_fraction = fractions
         return self
 
-    def fraction(self, ck: str) -> float:
-        """Neutral-lap fuel fraction for a class key (pooled, then the default, if unseen)."""
+    def fraction(self, ck: str, series: str | None = None) -> float:
+        """Neutral-lap fuel fraction for a class key: of the series' class when measured,
+        else of the class (all series), else pooled, else the default."""
+        if series is not None and f"{series.upper()}/{ck}" in self.neutral_fraction:
+            return self.neutral_fraction[f"{series.upper()}/{ck}"]
         return self.neutral_fraction.get(ck, self.neutral_fraction.get("*",
                                                                        DEFAULT_NEUTRAL_FRACTION))
 
@@ -156,7 +171,9 @@ class History:
             if frames:
                 st = pd.concat(frames, ignore_index=True)
                 st = st[st["green_end"] & (st["laps"] >= min_laps)].copy()
-                f = st["class_key"].map(self.fraction).astype(float)
+                f = pd.Series([self.fraction(ck, se) for ck, se in
+                               zip(st["class_key"], st["series"], strict=True)],
+                              index=st.index, dtype=float)
                 st["units"] = (st["laps"] - st["neutral_laps"]) + f * st["neutral_laps"]
                 st["green_s"] = st["units"] * st["pace_s"]
             else:
