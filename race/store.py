@@ -49,15 +49,21 @@ EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
 SMALL_INSERT_ROWS = 16
 
 
-def _params(frame: pd.DataFrame, columns: list[str], race_id: str | None = None,
-            ) -> list[object]:
-    """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters,
-    ``race_id`` first when given."""
+def _cells(frame: pd.DataFrame, columns: list[str]) -> list[list[object]]:
+    """Each column's cells as Python values, NaN/NA → None."""
     values = []
     for column in columns:
         cells = frame[column].tolist()
         values.append([None if v is None or v is pd.NA or v is pd.NaT
                        or (isinstance(v, float) and v != v) else v for v in cells])
+    return values
+
+
+def _params(frame: pd.DataFrame, columns: list[str], race_id: str | None = None,
+            values: list[list[object]] | None = None) -> list[object]:
+    """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters,
+    ``race_id`` first when given (``values``: the columns' cells, when already made)."""
+    values = _cells(frame, columns) if values is None else values
     out: list[object] = []
     for row in zip(*values, strict=True):
         if race_id is not None:
@@ -99,11 +105,16 @@ class RaceStore:
             raise StoreError(f"cannot open database {self.path}: "
                              f"{str(exc).splitlines()[0]}") from None
         self._write_lock = threading.Lock()
+        # One cursor for every write transaction, used under the write lock: making a
+        # cursor costs about as much as a small statement, and a live poll is a few.
+        self._writer: duckdb.DuckDBPyConnection | None = None
         if not read_only:
             self._create_schema()
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self._con.close()
 
     def __enter__(self) -> RaceStore:
@@ -125,7 +136,9 @@ class RaceStore:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: everything inside commits together or not at all."""
         with self._write_lock:
-            cur = self._con.cursor()
+            if self._writer is None:
+                self._writer = self._con.cursor()
+            cur = self._writer
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
@@ -149,11 +162,18 @@ class RaceStore:
                    and not (c == "race_id" and race_id is not None)]
         if len(frame) <= SMALL_INSERT_ROWS:
             # A few rows (a live poll): parameterised VALUES, no DataFrame conversion.
+            # Columns that are NULL in every row are left out (NULL anyway): each
+            # parameter costs binding time, and a live lap leaves many columns empty.
+            cells = _cells(frame, present)
+            kept = [i for i, column in enumerate(cells)
+                    if any(v is not None for v in column)]
+            present, cells = [present[i] for i in kept], [cells[i] for i in kept]
             named = (["race_id"] if race_id is not None else []) + present
             names = ", ".join(f'"{c}"' for c in named)
             row = "(" + ", ".join("?" * len(named)) + ")"
             cur.execute(f"{verb} INTO {table.name} ({names}) VALUES "
-                        + ", ".join([row] * len(frame)), _params(frame, present, race_id))
+                        + ", ".join([row] * len(frame)),
+                        _params(frame, present, race_id, cells))
             return
         if race_id is not None:
             frame = frame.assign(race_id=race_id)
@@ -432,7 +452,9 @@ class RaceStore:
                 self._update(cur, table, frame, race_id=race_id)
             for table, frame in ((STINTS, delta.new_stints), (CARS, delta.new_cars)):
                 self._insert(cur, table, frame, race_id=race_id)
+            self._insert(cur, PIT_STOPS, delta.new_pit_stops, race_id=race_id)
             self._insert(cur, PIT_STOPS, delta.pit_stops, "INSERT OR REPLACE", race_id)
+            # OR IGNORE: a backfilled race's drivers table may list drivers the laps lack
             self._insert(cur, DRIVERS, delta.drivers, "INSERT OR IGNORE", race_id)
             if not delta.markers.empty:
                 self._insert(cur, LIVE_BACKFILL, delta.markers.assign(created_at=stamp),

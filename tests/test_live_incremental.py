@@ -34,6 +34,13 @@ def feed_in_batches(store: RaceStore, parsed: pd.DataFrame, race_id: str,
         revision = store.apply_live_delta(delta, revision=revision, tracker="{}",
                                           status="ok", message="", source="test",
                                           clock_s=None, flag=None)
+    # What LiveSession.stop writes at the end: the races row and the cars' lap counts
+    # (written with the races row, not every batch).
+    final = live.add_laps([])
+    final.race = live.race_fields(force=True)
+    final.cars = live.car_updates()
+    store.apply_live_delta(final, revision=revision, tracker="{}", status="stopped",
+                           message="", source="test", clock_s=None, flag=None)
     return live
 
 

@@ -21,13 +21,14 @@ INFERRED_RATIO_THRESHOLD = 1.07
 
 
 def periods_from_states(elapsed_s: np.ndarray, states: np.ndarray, *,
-                        inferred: bool = False) -> pd.DataFrame:
+                        inferred: bool = False, green: object = GREEN) -> pd.DataFrame:
     """Turn a time-sorted sequence of crossing states into flag periods.
 
     Args:
         elapsed_s: crossing times (s), sorted ascending.
         states: flag code per crossing, ``GF`` for green (FF already mapped to GF).
         inferred: mark the periods as inferred (no flag column in the source).
+        green: the state meaning green (another value when states are codes).
 
     Returns:
         DataFrame ``period_number, flag, start_s, end_s, inferred``; consecutive crossings
@@ -41,7 +42,7 @@ def periods_from_states(elapsed_s: np.ndarray, states: np.ndarray, *,
     run_start = np.concatenate([[0], change])
     run_end = np.concatenate([change, [n]]) - 1  # index of the last crossing of each run
     run_state = states[run_start]
-    keep = run_state != GREEN
+    keep = run_state != green
     first, last = run_start[keep], run_end[keep]
     before = np.where(first > 0, elapsed_s[np.maximum(first - 1, 0)], 0.0)
     start = np.where(first > 0, (before + elapsed_s[first]) / 2.0, 0.0)
@@ -75,6 +76,52 @@ def rebuild_flag_periods(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.Da
     order = np.argsort(elapsed, kind="stable")
     states = np.where(np.isin(flags[order], GREEN_FLAGS), GREEN, flags[order])
     return periods_from_states(elapsed[order], states.astype(object))
+
+
+class SortedCrossings:
+    """The crossings with a known flag, kept sorted by ELAPSED as laps arrive (the live path).
+
+    ``rebuild_flag_periods`` sorts every crossing of the race on each call; a live race adds
+    a few laps per poll, so it keeps them sorted by insertion instead and rebuilds the
+    periods from small integer codes. Ties keep arrival order, as the stable sort does, so
+    the periods are the same.
+    """
+
+    def __init__(self) -> None:
+        self.elapsed_s = np.zeros(0, dtype=float)
+        self.codes = np.zeros(0, dtype=np.int8)
+        self.flags: list[str] = [GREEN]  # code → flag; code 0 is green (GF and FF)
+
+    def __len__(self) -> int:
+        return len(self.elapsed_s)
+
+    def add(self, elapsed_s: np.ndarray, flags: np.ndarray) -> None:
+        """Add crossings (in arrival order); unknown flags (None/NaN) are left out."""
+        flags = np.asarray(flags, dtype=object)
+        known = ~pd.isna(flags)
+        if not known.any():
+            return
+        elapsed = np.asarray(elapsed_s, dtype=float)[known]
+        order = np.argsort(elapsed, kind="stable")
+        codes = np.array([self._code(f) for f in flags[known][order]], dtype=np.int8)
+        at = np.searchsorted(self.elapsed_s, elapsed[order], side="right")
+        self.elapsed_s = np.insert(self.elapsed_s, at, elapsed[order])
+        self.codes = np.insert(self.codes, at, codes)
+
+    def _code(self, flag: str) -> int:
+        if flag in GREEN_FLAGS:
+            return 0
+        if flag not in self.flags:
+            self.flags.append(flag)
+        return self.flags.index(flag)
+
+    def periods(self) -> pd.DataFrame:
+        """The flag periods of the crossings so far (as ``rebuild_flag_periods``)."""
+        periods = periods_from_states(self.elapsed_s, self.codes, green=0)
+        names = np.array(self.flags, dtype=object)
+        periods["flag"] = names[periods["flag"].to_numpy(dtype=int)] if len(periods) else \
+            periods["flag"]
+        return periods
 
 
 def infer_flag_periods(laps: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,8 @@ for each batch of new laps, works out the exact rows that change — using the s
   car's previous lap (``derive_car_columns`` with a context row);
 - flag periods rebuilt from all crossings and the neutralised/restart/clean flags of every
   lap (vectorised, cheap); only the laps whose flags changed are written;
-- stints touched by new or changed laps, new or changed pit stops, the cars that moved.
+- stints touched by new or changed laps, new or changed pit stops, new cars; stored cars'
+  lap counts with the races row (every tenth batch and when the session stops).
 
 The result is a ``StoreDelta`` that ``RaceStore.apply_live_delta`` writes in one
 transaction. Derived tables therefore equal what importing the same laps would produce.
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from race.analysis import stints as stint_tables
-from race.analysis.flags import rebuild_flag_periods
+from race.analysis.flags import SortedCrossings, rebuild_flag_periods
 from race.analysis.laps import derive_car_columns, median_lap_s, neutral_columns
 
 # Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
@@ -106,8 +107,9 @@ class StoreDelta:
     """Everything one batch of new laps changes, ready for one write transaction.
 
     Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
-    stored rows with the same key, ``new_stints``/``new_cars`` are inserted; ``pit_stops``
-    replace rows with the same key; ``drivers`` and ``markers`` rows are added when absent;
+    stored rows with the same key (``cars`` only with ``race``), ``new_stints``/``new_cars``
+    are inserted; ``pit_stops`` replace rows with the same key, ``new_pit_stops`` are
+    inserted; ``drivers`` and ``markers`` rows are added when absent;
     ``flag_periods`` (when not None) replaces the race's periods; ``period_end`` moves the
     end of the last period (an open neutralisation). ``race`` holds the races row's counts
     when they are worth rewriting (new car or class, or every tenth batch).
@@ -125,6 +127,7 @@ class StoreDelta:
     race: dict = field(default_factory=dict)
     new_stints: pd.DataFrame = field(default_factory=pd.DataFrame)
     new_cars: pd.DataFrame = field(default_factory=pd.DataFrame)
+    new_pit_stops: pd.DataFrame = field(default_factory=pd.DataFrame)
     period_end: tuple[int, float] | None = None  # (period_number, end_s) of a growing period
 
     @property
@@ -152,6 +155,10 @@ class LiveRace:
         self.stored_drivers: set[tuple[str, int]] = set()  # (number, driver_number) rows
         self.stored_stints: set[tuple[str, int]] = set()  # (number, stint_number) rows
         self.stored_cars: set[str] = set()
+        self.stored_stops: set[tuple[str, int]] = set()  # (number, stop_number) rows
+        # Stored cars whose row is behind (laps completed): written with the races row.
+        self.cars_behind: set[str] = set()
+        self.crossings = SortedCrossings()  # known flags by time, for the flag periods
         self._batches = 0
         self._race_cars = -1
         self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
@@ -167,6 +174,11 @@ class LiveRace:
             self.stored_stints = set(zip(laps["number"], laps["stint_number"].astype(int),
                                          strict=True))
             self.stored_cars = set(self.car_rows)
+            self.cars_behind = set(self.car_rows)  # the stored rows may be behind
+            stop = laps["pit_time_s"].notna() & ~laps["pit_lane_start"].astype(bool)
+            self.stored_stops = set(zip(laps.loc[stop, "number"],
+                                        laps.loc[stop, "stint_number"].astype(int) - 1,
+                                        strict=True))
 
     @property
     def lap_count(self) -> int:
@@ -179,6 +191,7 @@ class LiveRace:
     def _append(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame.assign(**{c: None for c in KEEP if c not in frame.columns})
         rows = self.columns.append(frame)
+        self.crossings.add(frame["elapsed_s"].to_numpy(), frame["flag"].to_numpy())
         for number, row in zip(frame["number"].to_numpy(), rows, strict=True):
             self.car_rows.setdefault(number, []).append(int(row))
         numbers = frame["number"].to_numpy()
@@ -237,7 +250,8 @@ class LiveRace:
         flag_frame = {c: cols.view(c) for c in ("number", "lap_number", "elapsed_s", "flag",
                                                  "lap_time_s", "class", "in_lap", "out_lap",
                                                  "start_s")}
-        periods = rebuild_flag_periods(flag_frame).reset_index(drop=True)
+        periods = (self.crossings.periods() if len(self.crossings)  # else inferred
+                   else rebuild_flag_periods(flag_frame).reset_index(drop=True))
         change = _period_change(periods, self.periods)
         self.periods = periods
         neutral, restart, clean = neutral_columns(flag_frame, periods,
@@ -288,6 +302,12 @@ class LiveRace:
                 if j < len(rows) and j > 0 and stop_row[rows[j]]:
                     candidates.add(rows[j])
         stops = self._stops(sorted(candidates)) if candidates else empty
+        new_stops = empty
+        if len(stops):  # a new stop is a plain insert; a known one (flags moved) replaced
+            keys = list(zip(stops["number"], stops["stop_number"].astype(int), strict=True))
+            fresh = np.array([k not in self.stored_stops for k in keys], dtype=bool)
+            new_stops, stops = stops.loc[fresh], stops.loc[~fresh]
+            self.stored_stops.update(k for k, f in zip(keys, fresh, strict=True) if f)
         new_stints = empty
         if len(stints):
             keys = list(zip(stints["number"], stints["stint_number"].astype(int), strict=True))
@@ -297,7 +317,13 @@ class LiveRace:
         fresh_cars = [n for n in numbers if n not in self.stored_cars]
         new_cars = self._cars(fresh_cars) if fresh_cars else empty
         self.stored_cars.update(fresh_cars)
-        cars = self._car_updates([n for n in numbers if n not in fresh_cars])
+        # A stored car's row (laps completed, team, vehicle) is rewritten with the races
+        # row (every tenth batch, a new car or class, and when the session stops), not on
+        # every lap: no page reads a car's lap count from it (they count laps), and one
+        # statement less per poll is a tenth of the poll's budget.
+        self.cars_behind.update(n for n in numbers if n not in fresh_cars)
+        race = self.race_fields()
+        cars = self.car_updates() if race else empty
         drivers = empty
         if not derived.empty:
             pairs = {(n, int(d)) for n, d in zip(derived["number"], derived["driver_number"],
@@ -309,7 +335,7 @@ class LiveRace:
                 drivers = named.loc[~known]
                 self.stored_drivers.update(pairs)
         return StoreDelta(self.race_id, laps_out, lap_flags, stints, stops, cars, drivers,
-                          periods, markers, self.race_fields(), new_stints, new_cars)
+                          periods, markers, race, new_stints, new_cars, new_stops)
 
     def _rows_of(self, keys: set[tuple[str, int]]) -> np.ndarray:
         stint = self.columns.view("stint_number")
@@ -342,9 +368,12 @@ class LiveRace:
         frame["vehicle"] = frame["number"].map(self.vehicles)
         return frame
 
-    def _car_updates(self, numbers: list[str]) -> pd.DataFrame:
-        """Stored cars that moved: laps completed (their last lap) and what may change
-        during a race (class, team shown by the feed); the rest of the row stays."""
+    def car_updates(self) -> pd.DataFrame:
+        """Stored cars whose row is behind, brought up to date (and no longer behind): laps
+        completed (their last lap) and what may change during a race (class, team shown by
+        the feed); the rest of the row stays."""
+        numbers = sorted(self.cars_behind & self.stored_cars)
+        self.cars_behind.clear()
         if not numbers:
             return pd.DataFrame()
         last = np.array([self.car_rows[n][-1] for n in numbers])

@@ -376,6 +376,7 @@ class LiveSession:
             try:
                 delta = self.race.add_laps([])  # nothing new: the race row's final counts
                 delta.race = self.race.race_fields(force=True)
+                delta.cars = self.race.car_updates()
                 self.revision = self.store.apply_live_delta(
                     delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
                     status="stopped", message="stopped following", source=self.config.url,
