@@ -120,3 +120,41 @@ def test_neutral_fraction_per_series_of_a_shared_class_name() -> None:
     assert history.fraction("LMP2", "WEC") == pytest.approx(0.9, abs=0.051)
     # a series without its own measurement falls back to the class over all series
     assert history.fraction("LMP2", "ELMS") == history.fraction("LMP2")
+
+
+def _first_short(series: str, race_id: str, cls: str, deficit: int) -> RaceSummary:
+    """Six cars whose later stints run 30 laps and whose first stint is ``deficit`` shorter."""
+    rows = [{"race_id": race_id, "number": str(car), "class_key": cls, "stint_number": k,
+             "laps": 30 - (deficit if k == 1 else 0), "neutral_laps": 0,
+             "units": float(30 - (deficit if k == 1 else 0)), "green_end": True,
+             "pace_s": 100.0} for car in range(6) for k in (1, 2, 3)]
+    stops = pd.DataFrame(columns=["class_key", "cost_s", "pit_time_s", "offset_s", "routine"])
+    return RaceSummary(race_id, series, "ring", pd.DataFrame(rows), stops, pd.DataFrame())
+
+
+def test_start_units_learned_for_fuel_limited_classes_only() -> None:
+    history = History.from_summaries([
+        _first_short("WEC", "a", "LMP2", 2), _first_short("WEC", "b", "LMP2", 1),
+        _first_short("IMSA", "c", "LMP2", 4), _first_short("IMSA", "d", "GTD", 3)])
+    assert history.start_units("LMP2", "WEC") == 1.5     # median of its series' races
+    assert history.start_units("LMP2", "IMSA") == 4.0
+    assert history.start_units("LMP2", "ELMS") == 2.0    # the class over all series
+    assert history.start_units("GTD", "IMSA") == 0.0     # energy/BoP: not applied
+    # a first stint's consumption then counts the formation laps: a full tank again
+    units = history.stint_evidence("ring", "LMP2", "WEC")[0]
+    assert units.min() >= 29.5 and units.max() <= 30.5
+
+
+def test_first_stint_counts_start_units_in_the_race() -> None:
+    from race.strategy.engine import prepare_race
+    history = History.from_summaries([_first_short("IMSA", "a", "LMP2", 2),
+                                      _first_short("IMSA", "b", "LMP2", 2)])
+    laps = _car("1", {12: 70.0, 30: 72.0})
+    laps = laps.assign(driver_number=1, flag=None, restart_lap=False, neutralised=False,
+                       out_lap=laps["pit_time_s"].notna(), lap_in_stint=1)
+    race = prepare_race(laps, history, track="ring", series="IMSA")
+    used = race.laps.set_index("lap_number")["next_units"]
+    assert used[5] == 7.0          # 5 laps + 2 units of formation laps
+    assert used[15] == 3.0         # the next stint starts from a full tank
+    first = race.stints[race.stints["stint_number"] == 1]
+    assert first["units"].item() == 14.0

@@ -91,9 +91,18 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     units = lap_units(laps, fractions)
     laps["fuel_stint"] = fuel_stint_numbers(
         laps, {ck: history.routine_pit_time(track, ck) for ck in keys.unique()})
-    laps = pd.concat([laps, stint_progress(laps, units), pace_columns(laps)], axis=1)
+    # the first fuel stint's tank also fed the formation laps (measured in history)
+    start = keys.map({ck: history.start_units(ck, series or None)
+                      for ck in keys.unique()}).to_numpy(dtype=float)
+    first = laps["fuel_stint"].to_numpy() == 1
+    progress = stint_progress(laps, units)
+    progress["next_units"] += np.where(first & ~laps["in_lap"].to_numpy(dtype=bool), start, 0.0)
+    laps = pd.concat([laps, progress, pace_columns(laps)], axis=1)
     laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
+    stints["units"] += stints["class_key"].map(
+        {ck: history.start_units(ck, series or None) for ck in keys.unique()}).where(
+        stints["stint_number"].eq(1), 0.0).fillna(0.0)
     stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
     stops["routine_c"] = _routine_causal(stops)
     race = PreparedRace(laps, periods, stints, stops, track, series, end_s)

@@ -23,9 +23,12 @@ from race.strategy.fuel import (
     stint_records,
 )
 from race.strategy.stop_cost import mark_routine, measure_stops
-from race.strategy.tracks import class_group, class_key, related_classes
+from race.strategy.tracks import FUEL_LIMITED, class_group, class_key, related_classes
 
 MIN_NEUTRAL_LAPS = 100   # neutralised laps (in green-ended stints) to measure a fraction on
+START_GROUPS = (FUEL_LIMITED,)   # class groups whose first stint starts with formation laps used
+START_MIN_LATER = 3      # later full stints of a class in a race to measure its first-stint deficit
+START_MIN_RACES = 1      # races needed for a start-units estimate
 PROGRESS_BINS = np.array([0.0, 0.2, 0.4, 0.55, 0.7, 0.8, 0.9, 1.0, 10.0])
 
 
@@ -94,6 +97,24 @@ def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
 
 def _neutral_laps(stints: pd.DataFrame) -> int:
     return int(stints.loc[stints["green_end"].astype(bool), "neutral_laps"].sum())
+
+
+def _start_deficits(green: pd.DataFrame) -> pd.DataFrame:
+    """Per race and class: how many units shorter the first green stints were than a full
+    one (upper quartile of the later stints without neutralised laps), ``deficit``.
+
+    Args:
+        green: green-ended stints with ``race_id, series, class_key, stint_number,
+            neutral_laps, units``.
+    """
+    rows = []
+    for (race_id, series, ck), s in green.groupby(["race_id", "series", "class_key"],
+                                                  sort=False):
+        later = s.loc[(s["stint_number"] > 1) & (s["neutral_laps"] == 0), "units"]
+        first = s.loc[s["stint_number"] == 1, "units"]
+        if len(later) >= START_MIN_LATER and len(first):
+            rows.append((race_id, series, ck, float(later.quantile(0.75) - first.median())))
+    return pd.DataFrame(rows, columns=["race_id", "series", "class_key", "deficit"])
 
 
 def lap_inflation(laps: pd.DataFrame) -> float:
@@ -175,11 +196,40 @@ class History:
                                zip(st["class_key"], st["series"], strict=True)],
                               index=st.index, dtype=float)
                 st["units"] = (st["laps"] - st["neutral_laps"]) + f * st["neutral_laps"]
+                starts = _start_deficits(st)
+                self._cache[("start", min_laps)] = starts
+                # a first stint's tank also fed the formation laps: counted, it is a full one
+                first = st["stint_number"].eq(1).to_numpy()
+                extra = np.array([self.start_units(ck, se, min_laps=min_laps) if f1 else 0.0
+                                  for ck, se, f1 in zip(st["class_key"], st["series"], first,
+                                                        strict=True)])
+                st["units"] = st["units"] + extra
                 st["green_s"] = st["units"] * st["pace_s"]
             else:
                 st = pd.DataFrame(columns=["track", "series", "class_key", "units", "green_s"])
             cached = self._cache[("green", min_laps)] = st
         return cached
+
+    def start_units(self, ck: str, series: str | None = None, *, min_laps: int = 8) -> float:
+        """Units a car of a fuel-limited class has used when lap 1 begins (formation and pace
+        laps), as measured in past races (``_start_deficits``): the median over the series'
+        races of the class, else over all races of the class, else 0. Other class groups: 0
+        (their stint lengths are set by energy allocations and strategy, and their first
+        stints were not shorter on real races: measured median deficit −0.5 laps on WEC).
+        """
+        if class_group(ck) not in START_GROUPS:
+            return 0.0
+        if ("start", min_laps) not in self._cache:
+            self._green_stints(min_laps)
+        starts = self._cache.get(("start", min_laps))
+        if starts is None or starts.empty:
+            return 0.0
+        mine = starts[starts["class_key"] == ck]
+        for values in (mine.loc[mine["series"] == (series or "").upper(), "deficit"],
+                       mine["deficit"]):
+            if len(values) >= START_MIN_RACES:
+                return max(0.0, float(values.median()))
+        return 0.0
 
     def stint_units(self, track: str, ck: str, *, min_laps: int = 8) -> np.ndarray:
         """Consumptions (units) of green-ended stints of a class at a track."""
