@@ -454,8 +454,7 @@ class RaceStore:
                 self._insert(cur, table, frame, race_id=race_id)
             self._insert(cur, PIT_STOPS, delta.new_pit_stops, race_id=race_id)
             self._insert(cur, PIT_STOPS, delta.pit_stops, "INSERT OR REPLACE", race_id)
-            # OR IGNORE: a backfilled race's drivers table may list drivers the laps lack
-            self._insert(cur, DRIVERS, delta.drivers, "INSERT OR IGNORE", race_id)
+            self._insert(cur, DRIVERS, delta.drivers, race_id=race_id)
             if not delta.markers.empty:
                 self._insert(cur, LIVE_BACKFILL, delta.markers.assign(created_at=stamp),
                              "INSERT OR IGNORE", race_id)

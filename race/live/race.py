@@ -20,6 +20,7 @@ transaction. Derived tables therefore equal what importing the same laps would p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ class StoreDelta:
     Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
     stored rows with the same key (``cars`` only with ``race``), ``new_stints``/``new_cars``
     are inserted; ``pit_stops`` replace rows with the same key, ``new_pit_stops`` are
-    inserted; ``drivers`` and ``markers`` rows are added when absent;
+    inserted; ``drivers`` rows are new ones (inserted), ``markers`` added when absent;
     ``flag_periods`` (when not None) replaces the race's periods; ``period_end`` moves the
     end of the last period (an open neutralisation). ``race`` holds the races row's counts
     when they are worth rewriting (new car or class, or every tenth batch).
@@ -226,11 +227,14 @@ class LiveRace:
         if new.empty:
             return self._delta(new, pd.DataFrame(), [], None, np.zeros(0, dtype=int),
                                marker_frame)
-        new = new.sort_values(["number", "lap_number"], kind="stable").reset_index(drop=True)
+        keys = list(zip(new["number"].tolist(), new["lap_number"].tolist(), strict=True))
+        if any(a > b for a, b in pairwise(keys)):  # the tracker's rows come sorted
+            new = new.sort_values(["number", "lap_number"], kind="stable").reset_index(
+                drop=True)
         new["driver_number"] = pd.array(pd.to_numeric(new["driver_number"]), dtype="Int64")
         for column in ("lap_time_s", "elapsed_s", "pit_time_s", "speed_kph"):
-            if column in new:
-                new[column] = pd.to_numeric(new[column]).astype(float)
+            if column in new:  # None → NaN
+                new[column] = np.asarray(new[column].to_numpy(), dtype=float)
         number_values = new["number"].to_numpy()
         lap_values = new["lap_number"].to_numpy()
         starts = np.flatnonzero(np.r_[True, number_values[1:] != number_values[:-1]])

@@ -146,6 +146,10 @@ class LiveSession:
         cars = self.store.table("cars", race_id, ["number", "vehicle"])
         self.race.vehicles = {n: v for n, v in zip(cars["number"], cars["vehicle"],
                                                    strict=True) if isinstance(v, str)}
+        # a backfilled race's drivers table may list drivers its laps lack
+        drivers = self.store.table("drivers", race_id, ["number", "driver_number"])
+        self.race.stored_drivers |= {(n, int(d)) for n, d in zip(
+            drivers["number"], drivers["driver_number"], strict=True) if not pd.isna(d)}
         markers = self.store.backfill_markers(race_id)
         text = state.get("tracker")
         if isinstance(text, str) and text:
