@@ -114,8 +114,7 @@ def render_monitor_status(path: str) -> None:
         for line in rest:
             st.caption(line)
         return
-    store = get_store(path)
-    status = views.monitor_status(data.ingest_log(path, store.data_version()))
+    status = views.monitor_status(data.ingest_log(path, data.data_version(path)))
     if status.last_poll_at is None:
         st.caption(":material/sensors_off: Live monitor: not running")
         return
@@ -135,13 +134,12 @@ def main() -> None:
                        layout="wide")
     path = str(settings().db_path)
     try:
-        store = get_store(path)
+        version = data.data_version(path)  # opens the store (StoreError: held elsewhere)
     except StoreError as exc:
         message = f"{exc}\n\n{what_to_do(exc)}"
         st.navigation([st.Page(lambda: store_unavailable(message), title="Pit Wall",
                                url_path="unavailable")]).run()
         return
-    version = store.data_version()
     nav = st.navigation([st.Page(p, title=t, icon=i, default=(t == "Live"))
                          for p, t, i in PAGES])
     race_id, classes, focus = None, (), None

@@ -21,7 +21,7 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
     """Banner, clock and leaderboard as of ``t_s`` (None = latest data, followed live)."""
     started = time.perf_counter()
     with guard():
-        version = get_store(path).data_version()
+        version = data.data_version(path)
         board, flag, at_s = data.leaderboard(path, race_id, version, t_s)
         race = data.race_row(path, race_id, version)
         clock = views.race_clock(race, at_s, flag)

@@ -1,11 +1,22 @@
 """Cached reads for the pages, keyed by (database, race, data version).
 
-``store.data_version()`` (the newest ingest id, one cheap query) changes whenever anything is
+``data_version(path)`` (the newest ingest id, one cheap query) changes whenever anything is
 imported or polled, so a rerun with no new data is served from the cache and costs nothing.
 Objects from ``st.cache_resource`` are shared between sessions: treat them as read-only.
+
+Memory: every key below holds the data version, so an entry of an older version can never be
+hit again. During a live race the version changes on every poll (every 10 s; every 0.1 s in a
+1000x replay), and ``max_entries`` alone would keep the last few versions of every read: 4 ×
+``prepared`` of a 24 h race (~7 MB each for Le Mans 2024, 62 cars, 15.6k laps) plus 256
+leaderboards (~29 KB each), and Streamlit keeps one lock per key ever computed until the cache
+is cleared. So the first call of ``data_version`` that sees the version change clears these
+caches (``VERSIONED``): they then hold the current version only, at most ``max_entries`` per
+function (different races, replay moments); ``benchmarks/soak_replay.py`` checks RSS stays flat.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -65,3 +76,28 @@ def lap_history(path: str, race_id: str, version: int) -> pd.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 def ingest_log(path: str, version: int, limit: int = 200) -> pd.DataFrame:
     return get_store(path).ingest_log(limit)
+
+
+# Every cache above: keyed by the data version (see the module docstring).
+VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log)
+_seen_versions: dict[str, int] = {}
+_seen_lock = threading.Lock()
+
+
+def data_version(path: str) -> int:
+    """The database's data version (newest ingest id); pass it to the cached reads.
+
+    The first call that sees it change drops every entry of the older version from the
+    ``VERSIONED`` caches (and Streamlit's lock per key with them): they can never be hit again.
+    A session still computing with the older version just recomputes once. All paths share
+    these caches, so a change in one database also clears the others' entries (one database
+    per server process in practice; tests only recompute).
+    """
+    version = get_store(path).data_version()
+    with _seen_lock:
+        changed = _seen_versions.get(path, version) != version
+        _seen_versions[path] = version
+    if changed:
+        for cached in VERSIONED:
+            cached.clear()
+    return version
