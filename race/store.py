@@ -457,7 +457,7 @@ class RaceStore:
             self._insert(cur, DRIVERS, delta.drivers, race_id=race_id)
             if not delta.markers.empty:
                 self._insert(cur, LIVE_BACKFILL, delta.markers.assign(created_at=stamp),
-                             "INSERT OR IGNORE", race_id)
+                             race_id=race_id)
             if delta.flag_periods is not None:
                 cur.execute("DELETE FROM flag_periods WHERE race_id = ?", [race_id])
                 self._insert(cur, FLAG_PERIODS, delta.flag_periods, race_id=race_id)

@@ -110,7 +110,7 @@ class StoreDelta:
     Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
     stored rows with the same key (``cars`` only with ``race``), ``new_stints``/``new_cars``
     are inserted; ``pit_stops`` replace rows with the same key, ``new_pit_stops`` are
-    inserted; ``drivers`` rows are new ones (inserted), ``markers`` added when absent;
+    inserted; ``drivers`` and ``markers`` rows are new ones (inserted);
     ``flag_periods`` (when not None) replaces the race's periods; ``period_end`` moves the
     end of the last period (an open neutralisation). ``race`` holds the races row's counts
     when they are worth rewriting (new car or class, or every tenth batch).
@@ -160,6 +160,8 @@ class LiveRace:
         # Stored cars whose row is behind (laps completed): written with the races row.
         self.cars_behind: set[str] = set()
         self.crossings = SortedCrossings()  # known flags by time, for the flag periods
+        # (number, lap_number, reason) of the stored backfill markers (set by the session)
+        self.stored_markers: set[tuple[str, int, str]] = set()
         self._batches = 0
         self._race_cars = -1
         self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
@@ -223,7 +225,10 @@ class LiveRace:
             if vehicle:
                 self.vehicles[number] = vehicle
         new = pd.DataFrame(rows)
-        marker_frame = pd.DataFrame(list(markers), columns=["number", "lap_number", "reason"])
+        fresh = [(str(n), int(lap), str(r)) for n, lap, r in markers]
+        fresh = list(dict.fromkeys(m for m in fresh if m not in self.stored_markers))
+        self.stored_markers.update(fresh)
+        marker_frame = pd.DataFrame(fresh, columns=["number", "lap_number", "reason"])
         if new.empty:
             return self._delta(new, pd.DataFrame(), [], None, np.zeros(0, dtype=int),
                                marker_frame)

@@ -151,6 +151,9 @@ class LiveSession:
         self.race.stored_drivers |= {(n, int(d)) for n, d in zip(
             drivers["number"], drivers["driver_number"], strict=True) if not pd.isna(d)}
         markers = self.store.backfill_markers(race_id)
+        self.race.stored_markers = set(zip(markers["number"].astype(str),
+                                           markers["lap_number"].astype(int),
+                                           markers["reason"].astype(str), strict=True))
         text = state.get("tracker")
         if isinstance(text, str) and text:
             tracker = LapTracker.from_state(json.loads(text))
