@@ -9,16 +9,26 @@ Live page would:
   the replay race selected (the Live page's leaderboard, flag banner and clock);
 - ``--mode queries``: a loop of the ``race.queries``/store calls those pages make.
 
-Prints the resident memory (RSS) at the start, the middle and the end, the reruns done, any
-error, and the replay's figures. Expected: no errors, every lap stored once, RSS flat once
-warmed up (the race's own data grows to a few MB).
+The race is played ``--passes`` times (default 2) into the same database (each pass recreates
+the replay race). Pass 1 is the warm-up: modules load, the race grows from nothing to its
+full 15.6k laps, and with it the per-rerun working set (every new data version reloads and
+prepares the whole race's laps) and the allocators' high-water mark. Later passes repeat
+exactly the same work, so a leak shows as growth from one pass to the next, while a plateau
+stays at the warm-up's level. Prints RSS at the start, at 25/50/75/100 % of every pass and
+after a few reruns on the finished race, the reruns, the errors and the replay's figures.
 
-Usage: ``python benchmarks/soak_replay.py [--file PATH] [--speed X] [--mode apptest|queries]``
+Criterion (exit 1 otherwise): no errors, every lap stored, and RSS at the end of the last pass
+≤ RSS at the end of the warm-up pass + ``--tolerance`` (default 5 %). The race's own data is
+a few MB (its laps ~4 MB as a DataFrame, ~7 MB prepared for the running order).
+
+Usage: ``python benchmarks/soak_replay.py [--file PATH] [--speed X] [--passes N]
+[--mode apptest|queries] [--tolerance PCT]``
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -93,58 +103,87 @@ class QueryLoop:
         return []
 
 
+def play(replay: Replay, app: AppReruns | QueryLoop, label: str,
+         errors: list[str]) -> tuple[int, float]:
+    """One pass: the replay in its thread, the app rerun meanwhile; RSS at each quarter.
+
+    Returns:
+        (reruns done, RSS at the end in MB).
+    """
+    thread = threading.Thread(target=replay.run, name="replay", daemon=True)
+    thread.start()
+    reruns, quarters = 0, [0.25, 0.5, 0.75]
+    while thread.is_alive():
+        try:
+            errors.extend(app.rerun())
+        except Exception as exc:  # a soak reports every failure, it does not stop
+            errors.append(f"{type(exc).__name__}: {exc}")
+        reruns += 1
+        if quarters and replay.t >= replay.end_s * quarters[0]:
+            print(f"  {label} {quarters.pop(0):4.0%}: RSS {rss_mb():4.0f} MB "
+                  f"({reruns} reruns)", flush=True)
+    gc.collect()
+    end = rss_mb()
+    print(f"  {label} 100%: RSS {end:4.0f} MB ({reruns} reruns)", flush=True)
+    return reruns, end
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=DEFAULT, help="official lap file")
     parser.add_argument("--speed", default="1000", help="replay speed (1–1000 or max)")
+    parser.add_argument("--passes", type=int, default=2, help="replays of the race (≥ 2)")
     parser.add_argument("--mode", choices=["apptest", "queries"], default="apptest")
+    parser.add_argument("--tolerance", type=float, default=5.0,
+                        help="allowed RSS growth after the warm-up pass (%%)")
     args = parser.parse_args()
     if not args.file.exists():
         print(f"{args.file} is absent (../shared/realdata): nothing to soak")
         return 0
     logging.basicConfig(level=logging.ERROR)
     speed = parse_speed(args.speed)
+    passes = max(2, args.passes)
+    errors: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "soak.duckdb"
         store = RaceStore(db)
-        replay = Replay(store, str(args.file), speed=speed, race_id="soak-replay")
-        thread = threading.Thread(target=replay.run, name="replay", daemon=True)
         print(f"RSS start: {rss_mb():.0f} MB (replay of {args.file.parent.name} at "
-              f"{args.speed}×, mode {args.mode})", flush=True)
+              f"{args.speed}×, {passes} passes, mode {args.mode})", flush=True)
         started = time.perf_counter()
-        thread.start()
-        app = AppReruns(db, replay.race_id) if args.mode == "apptest" else QueryLoop(
-            store, replay.race_id)
-        reruns, errors, samples = 0, [], []
-        middle_done = False
-        while thread.is_alive():
-            try:
-                errors.extend(app.rerun())
-            except Exception as exc:  # a soak reports every failure, it does not stop
-                errors.append(f"{type(exc).__name__}: {exc}")
-            reruns += 1
-            samples.append(rss_mb())
-            if not middle_done and replay.t >= replay.end_s / 2:
-                print(f"RSS middle: {samples[-1]:.0f} MB at race time "
-                      f"{replay.t / 3600:.1f} h, {reruns} reruns", flush=True)
-                middle_done = True
-        for _ in range(5):  # the finished race, a few more reruns
+        ends, reruns, status = [], 0, None
+        app: AppReruns | QueryLoop | None = None
+        for number in range(1, passes + 1):
+            replay = Replay(store, str(args.file), speed=speed, race_id="soak-replay")
+            if app is None:
+                app = AppReruns(db, replay.race_id) if args.mode == "apptest" else QueryLoop(
+                    store, replay.race_id)
+            label = "pass 1 (warm-up)" if number == 1 else f"pass {number}"
+            done, end = play(replay, app, label, errors)
+            reruns += done
+            ends.append(end)
+            status = replay.status()
+        for _ in range(20):  # the finished race, a few more reruns
             errors.extend(app.rerun())
             reruns += 1
-            samples.append(rss_mb())
+        gc.collect()
+        final = rss_mb()
         seconds = time.perf_counter() - started
-        status = replay.status()
         laps = len(store.table("laps", replay.race_id))
         store.close()
-    warm = samples[len(samples) // 4:]
-    print(f"RSS end: {samples[-1]:.0f} MB (after warm-up: min {min(warm):.0f}, "
-          f"max {max(warm):.0f} MB)")
-    print(f"replay: {status.polls} polls, {laps} laps stored, race time "
-          f"{status.race_time_s / 3600:.1f} h in {seconds:.0f} s; {reruns} reruns; "
-          f"{len(errors)} errors; replay error: {status.error}")
+    growth = ends[-1] - ends[0]
+    limit = ends[0] * args.tolerance / 100
+    flat = growth <= limit
+    print(f"RSS end: {final:.0f} MB after 20 more reruns; pass ends "
+          f"{' → '.join(f'{e:.0f}' for e in ends)} MB")
+    print(f"steady state: last pass end − warm-up end = {growth:+.0f} MB "
+          f"({growth / ends[0]:+.1%}; limit {args.tolerance:g} % = {limit:.0f} MB): "
+          f"{'flat' if flat else 'GROWING'}")
+    print(f"replay: {status.polls} polls a pass, {laps} laps stored, race time "
+          f"{status.race_time_s / 3600:.1f} h; {passes} passes in {seconds:.0f} s; "
+          f"{reruns} reruns; {len(errors)} errors; replay error: {status.error}")
     for error in errors[:5]:
         print(f"  error: {error[:300]}")
-    return 1 if errors or status.error else 0
+    return 1 if errors or status.error or not flat or not laps else 0
 
 
 if __name__ == "__main__":
