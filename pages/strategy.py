@@ -8,35 +8,15 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import streamlit as st
 
-from race import queries, views
+from race import views
 from race.presentation import clock_text
 from race.strategy import views as strategy_views
 from race.strategy.live import stint_plan, what_if
 from ui import data
-from ui.state import get_store, selection
+from ui.state import selection
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def history(path: str, race_id: str, others: tuple) -> object:
-    """The strategy history (other races of the series); rebuilt only when they change."""
-    return queries.strategy_history(get_store(path), race_id)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def laps(path: str, race_id: str, version: int) -> pd.DataFrame:
-    return queries.strategy_laps(get_store(path), race_id)
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def snapshot(path: str, race_id: str, version: int, t_s: float | None, others: tuple):
-    return queries.strategy_snapshot(get_store(path), race_id, t_s,
-                                     history=history(path, race_id, others),
-                                     laps=laps(path, race_id, version))
-
 
 sel = selection()
 st.subheader("Strategy", anchor=False)
@@ -58,8 +38,8 @@ if st.toggle("Look at an earlier moment", key="pw_strategy_replay",
 
 with guard():
     with st.spinner("Projecting windows and stops…"):
-        past = history(sel.db_path, race_id, others)
-        snap = snapshot(sel.db_path, race_id, sel.version, t_s, others)
+        past = data.strategy_history(sel.db_path, race_id, others)
+        snap = data.strategy_snapshot(sel.db_path, race_id, sel.version, t_s, others)
     if snap.cars.empty:
         empty_state("No laps yet: the strategy picture appears after the first crossings.")
         st.stop()

@@ -21,7 +21,7 @@ import threading
 import pandas as pd
 import streamlit as st
 
-from race import views
+from race import queries, views
 from race.analysis.standings import PreparedLaps
 from race.queries import load_prepared, race_state
 from ui.state import get_store
@@ -78,8 +78,30 @@ def ingest_log(path: str, version: int, limit: int = 200) -> pd.DataFrame:
     return get_store(path).ingest_log(limit)
 
 
-# Every cache above: keyed by the data version (see the module docstring).
-VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log)
+@st.cache_resource(max_entries=4, show_spinner=False)
+def strategy_history(path: str, race_id: str, others: tuple) -> object:
+    """The strategy history (other races of the series, ``others``: their ids and lap
+    counts); rebuilt only when they change, not on every poll of this race."""
+    return queries.strategy_history(get_store(path), race_id)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def strategy_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
+    return queries.strategy_laps(get_store(path), race_id)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
+                      others: tuple) -> object:
+    """The strategy engine's view of the field at race time ``t_s`` (None: now)."""
+    return queries.strategy_snapshot(get_store(path), race_id, t_s,
+                                     history=strategy_history(path, race_id, others),
+                                     laps=strategy_laps(path, race_id, version))
+
+
+# Every cache above but the strategy history: keyed by the data version (module docstring).
+VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log,
+             strategy_laps, strategy_snapshot)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 
