@@ -19,7 +19,14 @@ from race.analysis.flags import follows_period, overlaps_periods, rebuild_flag_p
 
 
 def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Add the per-car columns that depend only on a car's earlier laps.
+    """``laps`` with the per-car columns of ``car_columns`` added."""
+    laps = laps.reset_index(drop=True)
+    return laps.assign(**car_columns(laps, context))
+
+
+def car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None,
+                ) -> dict[str, np.ndarray]:
+    """The per-car columns that depend only on a car's earlier laps.
 
     Works on a whole race or on a tail of new laps: ``context`` then holds each car's last
     stored row (``number, in_lap, stint_number, lap_in_stint``) so the tail continues its
@@ -30,9 +37,9 @@ def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) 
         context: at most one row per car, the lap before the car's first row in ``laps``.
 
     Returns:
-        ``laps`` with ``start_s, in_lap, out_lap, pit_lane_start, stint_number, lap_in_stint``.
+        ``start_s, in_lap, out_lap, pit_lane_start, stint_number, lap_in_stint`` as arrays
+        aligned with ``laps``.
     """
-    laps = laps.reset_index(drop=True)
     n = len(laps)
     number = laps["number"].to_numpy()
     first_row = np.ones(n, dtype=bool)
@@ -72,15 +79,15 @@ def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) 
     # A tail that continues the context's stint keeps counting from it.
     continuing = has_ctx & (stint_number == ctx_stint)
     lap_in_stint[continuing] += ctx_lap_in_stint[continuing]
-    return laps.assign(
-        start_s=np.round(laps["elapsed_s"].to_numpy(dtype=float)
-                         - np.nan_to_num(lap_time, nan=0.0), 3),
-        in_lap=in_lap,
-        out_lap=stop_row | after_in,
-        pit_lane_start=has_pit & first_row & ~has_ctx,
-        stint_number=stint_number,
-        lap_in_stint=lap_in_stint,
-    )
+    return {
+        "start_s": np.round(laps["elapsed_s"].to_numpy(dtype=float)
+                            - np.nan_to_num(lap_time, nan=0.0), 3),
+        "in_lap": in_lap,
+        "out_lap": stop_row | after_in,
+        "pit_lane_start": has_pit & first_row & ~has_ctx,
+        "stint_number": stint_number,
+        "lap_in_stint": lap_in_stint,
+    }
 
 
 def neutral_columns(laps: pd.DataFrame | Mapping[str, np.ndarray], periods: pd.DataFrame,

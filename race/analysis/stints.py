@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -23,39 +25,50 @@ def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def stops_from_rows(stops: pd.DataFrame, prev: pd.DataFrame) -> pd.DataFrame:
+def stops_from_rows(stops: pd.DataFrame | Mapping[str, np.ndarray],
+                    prev: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Pit-stop rows from out-laps (rows carrying PIT_TIME) and the lap before each.
 
     Used by ``pit_stops`` on a whole race and by the live path on new laps only.
 
     Args:
-        stops: the out-lap rows (derived laps).
+        stops: the out-lap rows (derived laps; a DataFrame or column arrays).
         prev: the row before each out-lap, same car, aligned with ``stops``.
 
     Returns:
         One row per stop, without ``stop_number`` (the caller numbers them).
     """
-    prev_in = prev["in_lap"].astype(bool).to_numpy()
-    own_in = stops["in_lap"].astype(bool).to_numpy()
-    prev_lap = prev["lap_number"].to_numpy(dtype=float)
-    own_lap = stops["lap_number"].to_numpy(dtype=float)
+    def arr(rows: pd.DataFrame | Mapping[str, np.ndarray], name: str,
+            dtype: object = None) -> np.ndarray:
+        values = rows[name]
+        if isinstance(values, pd.Series):
+            return values.to_numpy(dtype=dtype, na_value=np.nan) if dtype is float else \
+                values.to_numpy(dtype=dtype)
+        return np.asarray(values, dtype=dtype)
+
+    prev_in = arr(prev, "in_lap", bool)
+    own_in = arr(stops, "in_lap", bool)
+    prev_lap = arr(prev, "lap_number", float)
+    own_lap = arr(stops, "lap_number", float)
     in_lap = np.where(prev_in, prev_lap, np.where(own_in, own_lap, np.nan))
-    pit_in = np.where(prev_in, prev["elapsed_s"].to_numpy(dtype=float),
-                      stops["start_s"].to_numpy(dtype=float))
+    pit_in = np.where(prev_in, arr(prev, "elapsed_s", float), arr(stops, "start_s", float))
+    # A driver change is unknown (NULL) when either driver number is.
+    driver_before = arr(prev, "driver_number", float)
+    driver_after = arr(stops, "driver_number", float)
+    change = pd.array(driver_before != driver_after, dtype="boolean")
+    change[np.isnan(driver_before) | np.isnan(driver_after)] = pd.NA
     return pd.DataFrame({
-        "number": stops["number"].to_numpy(),
+        "number": arr(stops, "number"),
         "in_lap": pd.array(in_lap, dtype="Int64"),
-        "out_lap": stops["lap_number"].to_numpy(),
+        "out_lap": arr(stops, "lap_number"),
         "pit_in_elapsed_s": pit_in.astype(float),
-        "pit_time_s": stops["pit_time_s"].to_numpy(),
-        "driver_in": prev["driver_name"].to_numpy(),
-        "driver_out": stops["driver_name"].to_numpy(),
-        "driver_change": (prev["driver_number"].to_numpy()
-                          != stops["driver_number"].to_numpy()),
-        "neutralised": (stops["neutralised"].to_numpy(dtype=bool)
-                        | np.where(prev_in, prev["neutralised"].astype(bool).to_numpy(),
-                                   False)),
-        "class": stops["class"].to_numpy(),
+        "pit_time_s": arr(stops, "pit_time_s", float),
+        "driver_in": arr(prev, "driver_name"),
+        "driver_out": arr(stops, "driver_name"),
+        "driver_change": change,
+        "neutralised": arr(stops, "neutralised", bool) | np.where(
+            prev_in, arr(prev, "neutralised", bool), False),
+        "class": arr(stops, "class"),
     })
 
 
@@ -101,22 +114,25 @@ def _first_valid(values: np.ndarray, starts: np.ndarray, last: bool = False) -> 
     return out
 
 
-def stints(laps: pd.DataFrame) -> pd.DataFrame:
+def stints(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
     """One row per car stint (laps between stops) with its driver and clean-lap pace.
 
     Aggregates as pandas' groupby would (first/last skip missing values, sums and means skip
-    NaN) but with numpy run reductions: the live path calls this every poll.
+    NaN) but with numpy run reductions: the live path calls this every poll, with the rows
+    as column arrays (no DataFrame to build).
     """
     columns = ["number", "stint_number", "class", "driver_number", "driver_name",
                "first_lap", "last_lap", "start_s", "end_s", "laps", "clean_laps",
                "neutralised_laps", "best_clean_lap_s", "mean_clean_lap_s", "drive_time_s",
                "ended_in_pit"]
-    if laps.empty:
+    if not len(laps["number"]):
         return pd.DataFrame(columns=columns)
-    order, starts = _runs([laps["number"].to_numpy(), laps["stint_number"].to_numpy()])
+    order, starts = _runs([np.asarray(laps["number"]), np.asarray(laps["stint_number"])])
 
     def col(name: str, dtype: object = None) -> np.ndarray:
-        values = laps[name].to_numpy(dtype=dtype) if dtype else laps[name].to_numpy()
+        values = laps[name]
+        values = (values.to_numpy(dtype=dtype) if isinstance(values, pd.Series)
+                  else np.asarray(values, dtype=dtype))
         return values[order]
 
     lap_time = col("lap_time_s", float)

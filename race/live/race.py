@@ -7,7 +7,7 @@ for each batch of new laps, works out the exact rows that change — using the s
 ``race.analysis`` functions the import uses, applied to the tail:
 
 - per-car columns (in/out lap, stint, lap in stint) of the new laps, continuing from each
-  car's previous lap (``derive_car_columns`` with a context row);
+  car's previous lap (``car_columns`` with a context row);
 - flag periods rebuilt from all crossings and the neutralised/restart/clean flags of every
   lap (vectorised, cheap); only the laps whose flags changed are written;
 - stints touched by new or changed laps, new or changed pit stops, new cars; stored cars'
@@ -20,14 +20,13 @@ transaction. Derived tables therefore equal what importing the same laps would p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
 from race.analysis import stints as stint_tables
 from race.analysis.flags import SortedCrossings, rebuild_flag_periods
-from race.analysis.laps import derive_car_columns, median_lap_s, neutral_columns
+from race.analysis.laps import car_columns, median_lap_s, neutral_columns
 
 # Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
 # ``pit_lane_start`` is derived but not stored: rebuilt on load.
@@ -88,6 +87,10 @@ class _Columns:
 
     def view(self, column: str) -> np.ndarray:
         return self.data[column][: self.n]
+
+    def arrays(self, rows: np.ndarray, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Rows of some columns as arrays (what the analysis functions read; no DataFrame)."""
+        return {c: self.data[c][rows] for c in columns}
 
     def take(self, rows: np.ndarray | None, columns: tuple[str, ...] = KEEP) -> pd.DataFrame:
         """Rows (None = all, without copying) of some columns as a DataFrame."""
@@ -224,22 +227,21 @@ class LiveRace:
         for number, vehicle in (vehicles or {}).items():
             if vehicle:
                 self.vehicles[number] = vehicle
-        new = pd.DataFrame(rows)
         fresh = [(str(n), int(lap), str(r)) for n, lap, r in markers]
         fresh = list(dict.fromkeys(m for m in fresh if m not in self.stored_markers))
         self.stored_markers.update(fresh)
         marker_frame = pd.DataFrame(fresh, columns=["number", "lap_number", "reason"])
-        if new.empty:
-            return self._delta(new, pd.DataFrame(), [], None, np.zeros(0, dtype=int),
-                               marker_frame)
-        keys = list(zip(new["number"].tolist(), new["lap_number"].tolist(), strict=True))
-        if any(a > b for a, b in pairwise(keys)):  # the tracker's rows come sorted
-            new = new.sort_values(["number", "lap_number"], kind="stable").reset_index(
-                drop=True)
-        new["driver_number"] = pd.array(pd.to_numeric(new["driver_number"]), dtype="Int64")
+        if not rows:
+            return self._delta(pd.DataFrame(), pd.DataFrame(), [], None,
+                               np.zeros(0, dtype=int), marker_frame)
+        # by car then lap (a Python sort of a few rows: cheaper than a DataFrame's)
+        rows = sorted(rows, key=lambda r: (str(r["number"]), int(r["lap_number"])))
+        new = pd.DataFrame(rows)
+        retyped = {"driver_number": pd.array(pd.to_numeric(new["driver_number"]),
+                                             dtype="Int64")}
         for column in ("lap_time_s", "elapsed_s", "pit_time_s", "speed_kph"):
             if column in new:  # None → NaN
-                new[column] = np.asarray(new[column].to_numpy(), dtype=float)
+                retyped[column] = np.asarray(new[column].to_numpy(), dtype=float)
         number_values = new["number"].to_numpy()
         lap_values = new["lap_number"].to_numpy()
         starts = np.flatnonzero(np.r_[True, number_values[1:] != number_values[:-1]])
@@ -248,10 +250,8 @@ class LiveRace:
             if int(first) != self.car_laps(number) + 1:
                 raise ValueError(f"car {number}: new laps start at {int(first)}, expected "
                                  f"{self.car_laps(number) + 1}")
-        derived = derive_car_columns(new, self._context(numbers))
-        derived["neutralised"] = False
-        derived["restart_lap"] = False
-        derived["clean"] = False
+        derived = new.assign(**retyped, **car_columns(new, self._context(numbers)),
+                             neutralised=False, restart_lap=False, clean=False)
         new_rows = self._append(derived)
 
         # Flag periods from every crossing, then neutral/restart/clean of every lap.
@@ -298,8 +298,8 @@ class LiveRace:
         keys = set(zip(cols.view("number")[touched], cols.view("stint_number")[touched],
                        strict=True))
         stint_rows = self._rows_of(keys)
-        stints = (stint_tables.stints(cols.take(stint_rows, STINT_COLUMNS)) if len(stint_rows)
-                  else empty)
+        stints = (stint_tables.stints(cols.arrays(stint_rows, STINT_COLUMNS))
+                  if len(stint_rows) else empty)
         # Pit stops: new out-laps, and stops whose laps changed neutralisation.
         has_pit = ~np.isnan(cols.view("pit_time_s"))
         stop_row = has_pit & ~cols.view("pit_lane_start")
@@ -363,8 +363,8 @@ class LiveRace:
         for row in rows:
             car = self.car_rows[cols.view("number")[row]]
             prev.append(car[car.index(row) - 1])
-        stops = stint_tables.stops_from_rows(cols.take(np.array(rows), STOP_COLUMNS),
-                                             cols.take(np.array(prev), STOP_COLUMNS))
+        stops = stint_tables.stops_from_rows(cols.arrays(np.array(rows), STOP_COLUMNS),
+                                             cols.arrays(np.array(prev), STOP_COLUMNS))
         stops["stop_number"] = cols.view("stint_number")[np.array(rows)] - 1
         return stops
 
