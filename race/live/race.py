@@ -315,13 +315,13 @@ class LiveRace:
         if len(stops):  # a new stop is a plain insert; a known one (flags moved) replaced
             keys = list(zip(stops["number"], stops["stop_number"].astype(int), strict=True))
             fresh = np.array([k not in self.stored_stops for k in keys], dtype=bool)
-            new_stops, stops = stops.loc[fresh], stops.loc[~fresh]
+            new_stops, stops = _split(stops, fresh)
             self.stored_stops.update(k for k, f in zip(keys, fresh, strict=True) if f)
         new_stints = empty
         if len(stints):
             keys = list(zip(stints["number"], stints["stint_number"].astype(int), strict=True))
             fresh = np.array([k not in self.stored_stints for k in keys], dtype=bool)
-            new_stints, stints = stints.loc[fresh], stints.loc[~fresh]
+            new_stints, stints = _split(stints, fresh)
             self.stored_stints.update(k for k, f in zip(keys, fresh, strict=True) if f)
         fresh_cars = [n for n in numbers if n not in self.stored_cars]
         new_cars = self._cars(fresh_cars) if fresh_cars else empty
@@ -401,6 +401,15 @@ class LiveRace:
         classes = sorted({c for c in self.columns.view("class") if isinstance(c, str)})
         self._race_cars = cars
         return {"laps": self.columns.n, "cars": cars, "classes": ",".join(classes)}
+
+
+def _split(frame: pd.DataFrame, fresh: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows where ``fresh``, the other rows); usually one side is empty: no copy then."""
+    if not fresh.any():
+        return frame.iloc[:0], frame
+    if fresh.all():
+        return frame, frame.iloc[:0]
+    return frame.loc[fresh], frame.loc[~fresh]
 
 
 def _period_change(new: pd.DataFrame, old: pd.DataFrame) -> str:
