@@ -106,7 +106,8 @@ def load_sample_button(path: str) -> None:
 @st.fragment(run_every="15s")
 def render_monitor_status(path: str) -> None:
     """Live monitor: state, next race with countdown, last poll time and result of each race
-    followed, last error (``race.monitor``); with the monitor off, the ingest log's polls."""
+    followed, last error (``race.monitor``); with the monitor off, the live races' last polls
+    (another process may be polling)."""
     monitor = get_live_monitor(path)
     if monitor is not None:
         first, *rest = sidebar_lines(monitor.status())
@@ -114,14 +115,14 @@ def render_monitor_status(path: str) -> None:
         for line in rest:
             st.caption(line)
         return
-    status = views.monitor_status(data.ingest_log(path, data.data_version(path)))
+    status = views.monitor_status(data.live_states(path, data.data_version(path)))
     if status.last_poll_at is None:
         st.caption(":material/sensors_off: Live monitor: not running")
         return
     age = (datetime.now(UTC).replace(tzinfo=None) - status.last_poll_at).total_seconds()
     state = "live" if status.running else "idle"
     st.caption(f":material/sensors: Live monitor: **{state}** · last poll {clock_text(age)} ago "
-               f"({status.last_status}) · {status.polls} polls logged")
+               f"({status.last_status}) · {status.polls} polls")
 
 
 def store_unavailable(message: str) -> None:

@@ -355,33 +355,34 @@ MONITOR_FRESH_S = 180.0  # a poll newer than this means the monitor is running
 
 @dataclass(frozen=True)
 class MonitorStatus:
-    """What the ingest log says about live polling."""
+    """What the live races' state says about live polling."""
 
     running: bool
     last_poll_at: datetime | None
     last_status: str | None
     source: str | None
     message: str | None
-    polls: int  # poll runs in the log window
+    polls: int  # polls of every race followed live (ok and failed)
 
 
-def monitor_status(log_rows: pd.DataFrame, now: datetime | None = None) -> MonitorStatus:
-    """Summarise the newest ``poll`` rows of ``store.ingest_log()``.
+def monitor_status(live_rows: pd.DataFrame, now: datetime | None = None) -> MonitorStatus:
+    """Summarise ``store.live_states()``: the most recently polled race's last poll.
 
     Args:
-        log_rows: the ingest log, newest first.
-        now: current UTC time (naive, like the log); default: now.
+        live_rows: one row per race followed live (``last_poll_at``, ``last_status``,
+            ``url``, ``last_message``, ``polls_ok``, ``polls_failed``).
+        now: current UTC time (naive, like the store); default: now.
     """
-    polls = log_rows[log_rows["kind"].eq("poll")] if len(log_rows) else log_rows
-    if polls.empty:
+    polled = (live_rows[live_rows["last_poll_at"].notna()] if len(live_rows) else live_rows)
+    if polled.empty:
         return MonitorStatus(False, None, None, None, None, 0)
-    last = polls.iloc[0]
-    at = pd.Timestamp(last["finished_at"] if pd.notna(last["finished_at"])
-                      else last["started_at"]).to_pydatetime()
+    last = polled.sort_values("last_poll_at", ascending=False).iloc[0]
+    at = pd.Timestamp(last["last_poll_at"]).to_pydatetime()
     now = now or datetime.now(UTC).replace(tzinfo=None)
     running = (now - at) <= timedelta(seconds=MONITOR_FRESH_S)
-    return MonitorStatus(running, at, str(last["status"]), str(last["source"]),
-                         str(last["message"] or ""), len(polls))
+    polls = int(polled["polls_ok"].fillna(0).sum() + polled["polls_failed"].fillna(0).sum())
+    return MonitorStatus(running, at, str(last["last_status"]), str(last["url"]),
+                         str(last["last_message"] or ""), polls)
 
 
 # -- data page -------------------------------------------------------------------------------

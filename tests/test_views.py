@@ -189,16 +189,19 @@ def test_race_choices_label_events() -> None:
 # -- monitor status --------------------------------------------------------------------------
 def test_monitor_status() -> None:
     now = datetime(2025, 6, 14, 12, 0, 0)
-    empty = pd.DataFrame(columns=["kind", "started_at", "finished_at", "status", "source",
-                                  "message"])
+    empty = pd.DataFrame(columns=["race_id", "url", "last_poll_at", "last_status",
+                                  "last_message", "polls_ok", "polls_failed"])
     assert not views.monitor_status(empty, now).running
-    log = pd.DataFrame({"kind": ["poll", "import"], "started_at": [now, now],
-                        "finished_at": [now - timedelta(seconds=20), now],
-                        "status": ["ok", "ok"], "source": ["wec live", "f"],
-                        "message": ["", ""]})
-    status = views.monitor_status(log, now)
-    assert status.running and status.polls == 1 and status.source == "wec live"
-    assert not views.monitor_status(log, now + timedelta(hours=1)).running
+    live = pd.DataFrame({"race_id": ["a", "b", "c"], "url": ["wec live", "imsa live", "x"],
+                         "last_poll_at": [now - timedelta(seconds=20),
+                                          now - timedelta(hours=3), pd.NaT],
+                         "last_status": ["ok", "fetch-error", None],
+                         "last_message": ["3 lap(s)", "timeout", None],
+                         "polls_ok": [120, 40, 0], "polls_failed": [2, 5, 0]})
+    status = views.monitor_status(live, now)
+    assert status.running and status.source == "wec live" and status.last_status == "ok"
+    assert status.polls == 167
+    assert not views.monitor_status(live, now + timedelta(hours=1)).running
 
 
 # -- data page -------------------------------------------------------------------------------

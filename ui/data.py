@@ -1,7 +1,8 @@
 """Cached reads for the pages, keyed by (database, race, data version).
 
-``data_version(path)`` (the newest ingest id, one cheap query) changes whenever anything is
-imported or polled, so a rerun with no new data is served from the cache and costs nothing.
+``data_version(path)`` (the newest ingest id and the live races' revisions, one cheap query)
+changes whenever anything is imported or polled, so a rerun with no new data is served from
+the cache and costs nothing.
 Objects from ``st.cache_resource`` are shared between sessions: treat them as read-only.
 
 Memory: every key below holds the data version, so an entry of an older version can never be
@@ -78,6 +79,12 @@ def ingest_log(path: str, version: int, limit: int = 200) -> pd.DataFrame:
     return get_store(path).ingest_log(limit)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def live_states(path: str, version: int) -> pd.DataFrame:
+    """Every race followed live, with its last poll (read-only)."""
+    return get_store(path).live_states()
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def strategy_history(path: str, race_id: str, others: tuple) -> object:
     """The strategy history (other races of the series, ``others``: their ids and lap
@@ -101,13 +108,13 @@ def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log,
-             strategy_laps, strategy_snapshot)
+             live_states, strategy_laps, strategy_snapshot)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 
 
 def data_version(path: str) -> int:
-    """The database's data version (newest ingest id); pass it to the cached reads.
+    """The database's data version (``RaceStore.data_version``); pass it to the cached reads.
 
     The first call that sees it change drops every entry of the older version from the
     ``VERSIONED`` caches (and Streamlit's lock per key with them): they can never be hit again.
