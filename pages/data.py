@@ -95,12 +95,19 @@ else:
             mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet")
 
 # -- ingest log ------------------------------------------------------------------------------
-st.markdown("**Ingest log** — every import, poll and deletion, newest first.")
+st.markdown("**Ingest log** — every import, backfill, deletion and failed poll, newest first "
+            "(successful polls: see the live races below).")
 log_rows = data.ingest_log(sel.db_path, sel.version)
 if log_rows.empty:
     empty_state("Nothing ingested yet.")
 else:
     st.dataframe(log_rows, hide_index=True, width="stretch", height=300)
+live_rows = data.live_states(sel.db_path, sel.version)
+if not live_rows.empty:
+    st.markdown("**Races followed live** — last poll and its result, polls stored and failed.")
+    st.dataframe(live_rows[["race_id", "source", "active", "last_poll_at", "last_status",
+                            "last_message", "polls_ok", "polls_failed", "clock_s", "flag"]],
+                 hide_index=True, width="stretch")
 
 # -- live feeds and replays (race.monitor) ---------------------------------------------------
 st.markdown("**Live feeds and replays** — the monitor follows the races of the calendar by "
