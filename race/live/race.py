@@ -167,6 +167,7 @@ class LiveRace:
         self.stored_markers: set[tuple[str, int, str]] = set()
         self._batches = 0
         self._race_cars = -1
+        self._refresh_due = False
         self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
                         if periods is not None and len(periods) else
                         pd.DataFrame(columns=PERIOD_COLUMNS))
@@ -331,7 +332,7 @@ class LiveRace:
         # every lap: no page reads a car's lap count from it (they count laps), and one
         # statement less per poll is a tenth of the poll's budget.
         self.cars_behind.update(n for n in numbers if n not in fresh_cars)
-        race = self.race_fields()
+        race = self.race_fields(busy=len(new_stints) > 0 or len(new_stops) > 0)
         cars = self.car_updates() if race else empty
         drivers = empty
         if not derived.empty:
@@ -392,14 +393,20 @@ class LiveRace:
             "class": cols.view("class")[last], "team": cols.view("team")[last],
             "vehicle": [self.vehicles.get(n) for n in numbers]})
 
-    def race_fields(self, force: bool = False) -> dict:
-        """The races row's counts, when a car or class is new or every tenth batch."""
+    def race_fields(self, force: bool = False, busy: bool = False) -> dict:
+        """The races row's counts, when a car or class is new or every tenth batch.
+
+        A due refresh waits while ``busy`` (a batch that already writes a pit stop or a new
+        stint): it comes with the next lighter batch, so no batch pays for both.
+        """
         self._batches += 1
         cars = len(self.car_rows)
-        if not force and cars == self._race_cars and self._batches % 10:
+        self._refresh_due = self._refresh_due or self._batches % 10 == 0
+        if not force and cars == self._race_cars and (busy or not self._refresh_due):
             return {}
         classes = sorted({c for c in self.columns.view("class") if isinstance(c, str)})
         self._race_cars = cars
+        self._refresh_due = False
         return {"laps": self.columns.n, "cars": cars, "classes": ",".join(classes)}
 
 
