@@ -215,12 +215,15 @@ class RaceStore:
         _race_frame_staged = frame  # read by name by the query below
         cur.execute(f"INSERT INTO {table.name} SELECT {select} FROM _race_frame_staged")
 
-    def delete_race(self, race_id: str) -> None:
-        """Delete a race and everything stored for it."""
+    def delete_race(self, race_id: str, message: str = "deleted") -> None:
+        """Delete a race and everything stored for it; the ingest log records the deletion
+        in the same transaction (so the data version moves: cached views drop the race)."""
         self.race(race_id)
         with self.transaction() as cur:
             for table in reversed(RACE_TABLES):
                 cur.execute(f"DELETE FROM {table.name} WHERE race_id = ?", [race_id])
+            self._log_row(cur, kind="delete", source=race_id, status="ok", race_id=race_id,
+                          rows=0, message=message, started_at=None)
 
     def log_ingest(self, *, kind: str, source: str, status: str, race_id: str | None = None,
                    rows: int = 0, message: str = "", started_at: datetime | None = None) -> int:

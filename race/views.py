@@ -482,10 +482,9 @@ def races_table(races: pd.DataFrame) -> pd.DataFrame:
 
 
 def delete_race(store: RaceStore, race_id: str) -> None:
-    """Delete a race and record it in the ingest log (so cached views see a new version)."""
-    store.delete_race(race_id)
-    store.log_ingest(kind="delete", source=race_id, status="ok", race_id=race_id,
-                     message="deleted from the Data page")
+    """Delete a race (the store records it in the ingest log: cached views see a new
+    version)."""
+    store.delete_race(race_id, message="deleted from the Data page")
 
 
 def outcomes_table(outcomes: list[FileOutcome]) -> pd.DataFrame:

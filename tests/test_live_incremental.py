@@ -99,3 +99,22 @@ def test_a_stale_writer_is_refused(store: RaceStore) -> None:
                                status="ok", message="", source="t", clock_s=None,
                                flag=None)
     assert len(store.table("laps", "r")) == len(first)  # nothing of the refused write
+
+
+def test_every_stored_poll_moves_the_data_version(store: RaceStore) -> None:
+    """Successful polls write no ingest-log row; the dashboard's caches still see each one."""
+    parsed = parse_lap_file(synthetic_lap_file(), "synthetic.csv")
+    store.create_live_race("r", {"series": "WEC"}, source="wec", url="test")
+    live = LiveRace("r")
+    versions, revision = [store.data_version()], 0
+    for lap in (1, 2, 3):
+        rows = parsed[parsed["lap_number"] == lap][SOURCE].to_dict("records")
+        revision = store.apply_live_delta(live.add_laps(rows), revision=revision,
+                                          tracker="{}", status="ok", message="", source="t",
+                                          clock_s=None, flag=None)
+        versions.append(store.data_version())
+    assert versions == sorted(set(versions))  # strictly increasing
+    log = store.ingest_log()
+    assert not (log["kind"].eq("poll") & log["status"].eq("ok")).any()
+    store.delete_race("r")
+    assert store.data_version() not in versions

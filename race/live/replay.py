@@ -167,7 +167,7 @@ class Replay:
 
     def _new_session(self) -> LiveSession:
         if self.store.has_race(self.race_id):
-            self.store.delete_race(self.race_id)
+            self.store.delete_race(self.race_id, message="replaced by a new replay")
         config = LiveConfig(source=self.feed_source, url=f"replay:{self.source}",
                             race_id=self.race_id, event=f"{self.event} (replay)",
                             season=self.season, duration_s=self.duration, label="replay")
