@@ -118,9 +118,9 @@ class SortedCrossings:
     def periods(self) -> pd.DataFrame:
         """The flag periods of the crossings so far (as ``rebuild_flag_periods``)."""
         periods = periods_from_states(self.elapsed_s, self.codes, green=0)
-        names = np.array(self.flags, dtype=object)
-        periods["flag"] = names[periods["flag"].to_numpy(dtype=int)] if len(periods) else \
-            periods["flag"]
+        if len(periods):  # codes back to flags
+            periods["flag"] = np.array(self.flags, dtype=object)[
+                periods["flag"].to_numpy(dtype=int)]
         return periods
 
 

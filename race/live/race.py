@@ -312,18 +312,9 @@ class LiveRace:
                 if j < len(rows) and j > 0 and stop_row[rows[j]]:
                     candidates.add(rows[j])
         stops = self._stops(sorted(candidates)) if candidates else empty
-        new_stops = empty
-        if len(stops):  # a new stop is a plain insert; a known one (flags moved) replaced
-            keys = list(zip(stops["number"], stops["stop_number"].astype(int), strict=True))
-            fresh = np.array([k not in self.stored_stops for k in keys], dtype=bool)
-            new_stops, stops = _split(stops, fresh)
-            self.stored_stops.update(k for k, f in zip(keys, fresh, strict=True) if f)
-        new_stints = empty
-        if len(stints):
-            keys = list(zip(stints["number"], stints["stint_number"].astype(int), strict=True))
-            fresh = np.array([k not in self.stored_stints for k in keys], dtype=bool)
-            new_stints, stints = _split(stints, fresh)
-            self.stored_stints.update(k for k, f in zip(keys, fresh, strict=True) if f)
+        # a new stop or stint is a plain insert; a known one (its laps moved) is rewritten
+        new_stops, stops = _split_new(stops, "stop_number", self.stored_stops)
+        new_stints, stints = _split_new(stints, "stint_number", self.stored_stints)
         fresh_cars = [n for n in numbers if n not in self.stored_cars]
         new_cars = self._cars(fresh_cars) if fresh_cars else empty
         self.stored_cars.update(fresh_cars)
@@ -410,8 +401,15 @@ class LiveRace:
         return {"laps": self.columns.n, "cars": cars, "classes": ",".join(classes)}
 
 
-def _split(frame: pd.DataFrame, fresh: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows where ``fresh``, the other rows); usually one side is empty: no copy then."""
+def _split_new(frame: pd.DataFrame, number_column: str, stored: set[tuple[str, int]],
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows whose (number, ``number_column``) key is not in ``stored``, the stored ones);
+    the new keys are added to ``stored``. Usually one side is empty: no copy then."""
+    if not len(frame):
+        return frame, frame
+    keys = list(zip(frame["number"], frame[number_column].astype(int), strict=True))
+    fresh = np.array([k not in stored for k in keys], dtype=bool)
+    stored.update(k for k, f in zip(keys, fresh, strict=True) if f)
     if not fresh.any():
         return frame.iloc[:0], frame
     if fresh.all():
