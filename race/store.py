@@ -89,7 +89,13 @@ class RaceStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only)
+            # One DuckDB worker thread: this app's statements are small (a live poll writes
+            # a few rows; a page reads one race), and for those the second thread costs more
+            # to schedule than it gains: a poll cycle is about 1.5 ms faster, imports and
+            # page reads no slower (benchmarks/live_poll.py, import_speed.py,
+            # strategy_page.py). Queries from several Python threads still run side by side.
+            self._con = duckdb.connect(self.path, read_only=read_only,
+                                       config={"threads": 1})
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():

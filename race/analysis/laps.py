@@ -24,7 +24,8 @@ def derive_car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None) 
     return laps.assign(**car_columns(laps, context))
 
 
-def car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None,
+def car_columns(laps: pd.DataFrame | Mapping[str, np.ndarray],
+                context: pd.DataFrame | Mapping[str, np.ndarray] | None = None,
                 ) -> dict[str, np.ndarray]:
     """The per-car columns that depend only on a car's earlier laps.
 
@@ -33,22 +34,22 @@ def car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None,
     stints exactly as a derivation of the whole race would.
 
     Args:
-        laps: lap rows sorted by car then lap.
+        laps: lap rows sorted by car then lap (a DataFrame, or columns as arrays).
         context: at most one row per car, the lap before the car's first row in ``laps``.
 
     Returns:
         ``start_s, in_lap, out_lap, pit_lane_start, stint_number, lap_in_stint`` as arrays
         aligned with ``laps``.
     """
-    n = len(laps)
-    number = laps["number"].to_numpy()
+    n = len(laps["number"])
+    number = np.asarray(laps["number"])
     first_row = np.ones(n, dtype=bool)
     first_row[1:] = number[1:] != number[:-1]
     has_ctx = np.zeros(n, dtype=bool)
     ctx_in = np.zeros(n, dtype=bool)
     ctx_stint = np.ones(n, dtype=np.int64)
     ctx_lap_in_stint = np.zeros(n, dtype=np.int64)
-    if context is not None and len(context):
+    if context is not None and len(context["number"]):
         # A few rows per poll: plain dict lookups beat pandas index alignment here.
         ctx = {num: (bool(i), int(s), int(k)) for num, i, s, k in zip(
             context["number"], context["in_lap"], context["stint_number"],
@@ -58,15 +59,15 @@ def car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None,
             if hit is not None:
                 has_ctx[row] = True
                 ctx_in[row], ctx_stint[row], ctx_lap_in_stint[row] = hit
-    in_lap = laps["crossing_in_pit"].to_numpy(dtype=bool)
-    pit_time = laps["pit_time_s"].to_numpy(dtype=float)
+    in_lap = np.asarray(laps["crossing_in_pit"], dtype=bool)
+    pit_time = np.asarray(laps["pit_time_s"], dtype=float)
     has_pit = ~np.isnan(pit_time)
     after_in = np.zeros(n, dtype=bool)
     after_in[1:] = in_lap[:-1] & ~first_row[1:]
     after_in |= first_row & ctx_in
     # PIT_TIME on a car's very first lap is a pit-lane start, not a stop.
     stop_row = has_pit & (~first_row | has_ctx)
-    lap_time = laps["lap_time_s"].to_numpy(dtype=float)
+    lap_time = np.asarray(laps["lap_time_s"], dtype=float)
     car_index = np.cumsum(first_row) - 1
     stops_so_far = np.cumsum(stop_row)
     stops_before_car = (np.concatenate([[0], stops_so_far])[np.flatnonzero(first_row)]
@@ -80,7 +81,7 @@ def car_columns(laps: pd.DataFrame, context: pd.DataFrame | None = None,
     continuing = has_ctx & (stint_number == ctx_stint)
     lap_in_stint[continuing] += ctx_lap_in_stint[continuing]
     return {
-        "start_s": np.round(laps["elapsed_s"].to_numpy(dtype=float)
+        "start_s": np.round(np.asarray(laps["elapsed_s"], dtype=float)
                             - np.nan_to_num(lap_time, nan=0.0), 3),
         "in_lap": in_lap,
         "out_lap": stop_row | after_in,

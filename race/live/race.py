@@ -27,6 +27,7 @@ import pandas as pd
 from race.analysis import stints as stint_tables
 from race.analysis.flags import SortedCrossings, rebuild_flag_periods
 from race.analysis.laps import car_columns, median_lap_s, neutral_columns
+from race.schema import LAPS
 
 # Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
 # ``pit_lane_start`` is derived but not stored: rebuilt on load.
@@ -47,6 +48,8 @@ STOP_COLUMNS = ("number", "lap_number", "in_lap", "elapsed_s", "start_s", "pit_t
 CAR_COLUMNS = ("number", "class", "team", "manufacturer", "group_code", "lap_number",
                "pit_lane_start")
 PERIOD_COLUMNS = ["period_number", "flag", "start_s", "end_s", "inferred"]
+# Lap columns given as floats (NaN = unknown) when new rows become arrays.
+_FLOAT_ROW_COLUMNS = {c for c, t in LAPS.columns if t == "DOUBLE"} | {"driver_number"}
 
 
 def _dtype(column: str) -> object:
@@ -66,8 +69,8 @@ class _Columns:
         self.n = 0
         self.data = {c: np.empty(1024, dtype=_dtype(c)) for c in KEEP}
 
-    def append(self, frame: pd.DataFrame) -> np.ndarray:
-        count = len(frame)
+    def append(self, frame: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        count = len(frame["number"])
         need = self.n + count
         capacity = len(self.data["number"])
         if need > capacity:
@@ -77,10 +80,10 @@ class _Columns:
                 grown[: self.n] = arr[: self.n]
                 self.data[c] = grown
         for c, arr in self.data.items():
-            values = frame[c].to_numpy()
+            values = frame[c]
             if c == "driver_number":
-                values = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
-            arr[self.n: need] = values
+                values = pd.to_numeric(values, errors="coerce")
+            arr[self.n: need] = np.asarray(values, dtype=arr.dtype)
         rows = np.arange(self.n, need)
         self.n = need
         return rows
@@ -176,7 +179,7 @@ class LiveRace:
             if "pit_lane_start" not in laps:  # not a stored column: the car's first row
                 first = ~laps["number"].duplicated()
                 laps = laps.assign(pit_lane_start=first & laps["pit_time_s"].notna())
-            self._append(laps)
+            self._append(laps.assign(**{c: None for c in KEEP if c not in laps.columns}))
             self.stored_drivers = set(self.drivers)
             self.stored_stints = set(zip(laps["number"], laps["stint_number"].astype(int),
                                          strict=True))
@@ -195,25 +198,23 @@ class LiveRace:
         rows = self.car_rows.get(number)
         return int(self.columns.view("lap_number")[rows[-1]]) if rows else 0
 
-    def _append(self, frame: pd.DataFrame) -> np.ndarray:
-        frame = frame.assign(**{c: None for c in KEEP if c not in frame.columns})
+    def _append(self, frame: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        """Append lap rows (every ``KEEP`` column) to the columns; their row numbers."""
         rows = self.columns.append(frame)
-        self.crossings.add(frame["elapsed_s"].to_numpy(), frame["flag"].to_numpy())
-        for number, row in zip(frame["number"].to_numpy(), rows, strict=True):
+        cols = self.columns
+        self.crossings.add(cols.data["elapsed_s"][rows], cols.data["flag"][rows])
+        numbers = cols.data["number"][rows]
+        for number, row in zip(numbers, rows, strict=True):
             self.car_rows.setdefault(number, []).append(int(row))
-        numbers = frame["number"].to_numpy()
-        driver_numbers = pd.to_numeric(frame["driver_number"], errors="coerce").to_numpy()
-        for number, dn in zip(numbers, driver_numbers, strict=True):
+        for number, dn in zip(numbers, cols.data["driver_number"][rows], strict=True):
             if dn == dn:
                 self.drivers.add((number, int(dn)))
         return rows
 
-    def _context(self, numbers: list[str]) -> pd.DataFrame:
-        last = [self.car_rows[n][-1] for n in numbers if n in self.car_rows]
-        if not last:
-            return pd.DataFrame(columns=["number", "in_lap", "stint_number", "lap_in_stint"])
-        return self.columns.take(np.array(last),
-                                 ("number", "in_lap", "stint_number", "lap_in_stint"))
+    def _context(self, numbers: list[str]) -> dict[str, np.ndarray]:
+        last = np.array([self.car_rows[n][-1] for n in numbers if n in self.car_rows],
+                        dtype=np.int64)
+        return self.columns.arrays(last, ("number", "in_lap", "stint_number", "lap_in_stint"))
 
     def add_laps(self, rows: list[dict], markers: list[tuple[str, int, str]] = (),
                  vehicles: dict[str, str] | None = None) -> StoreDelta:
@@ -233,26 +234,24 @@ class LiveRace:
         self.stored_markers.update(fresh)
         marker_frame = pd.DataFrame(fresh, columns=["number", "lap_number", "reason"])
         if not rows:
-            return self._delta(pd.DataFrame(), pd.DataFrame(), [], None,
+            return self._delta(pd.DataFrame(), {}, [], None,
                                np.zeros(0, dtype=int), marker_frame)
         # by car then lap (a Python sort of a few rows: cheaper than a DataFrame's)
         rows = sorted(rows, key=lambda r: (str(r["number"]), int(r["lap_number"])))
-        new = pd.DataFrame(rows)
-        retyped = {"driver_number": pd.array(pd.to_numeric(new["driver_number"]),
-                                             dtype="Int64")}
-        for column in ("lap_time_s", "elapsed_s", "pit_time_s", "speed_kph"):
-            if column in new:  # None → NaN
-                retyped[column] = np.asarray(new[column].to_numpy(), dtype=float)
-        number_values = new["number"].to_numpy()
-        lap_values = new["lap_number"].to_numpy()
+        # Column arrays, not a DataFrame: a poll's few rows would cost more to frame (Arrow
+        # strings inferred on every column) than everything derived from them.
+        new = _row_arrays(rows)
+        number_values, lap_values = new["number"], new["lap_number"]
         starts = np.flatnonzero(np.r_[True, number_values[1:] != number_values[:-1]])
         numbers = [str(n) for n in number_values[starts]]
         for number, first in zip(numbers, lap_values[starts], strict=True):
             if int(first) != self.car_laps(number) + 1:
                 raise ValueError(f"car {number}: new laps start at {int(first)}, expected "
                                  f"{self.car_laps(number) + 1}")
-        derived = new.assign(**retyped, **car_columns(new, self._context(numbers)),
-                             neutralised=False, restart_lap=False, clean=False)
+        derived = {**new, **car_columns(new, self._context(numbers))}
+        for column in KEEP:  # the columns a feed does not give (manufacturer, ...): None
+            if column not in derived:
+                derived[column] = np.full(len(rows), None, dtype=object)
         new_rows = self._append(derived)
 
         # Flag periods from every crossing, then neutral/restart/clean of every lap.
@@ -273,8 +272,9 @@ class LiveRace:
         cols.view("neutralised")[:] = neutral
         cols.view("restart_lap")[:] = restart
         cols.view("clean")[:] = clean
-        laps_out = derived.assign(neutralised=neutral[new_rows], restart_lap=restart[new_rows],
-                                  clean=clean[new_rows])
+        derived.update(neutralised=neutral[new_rows], restart_lap=restart[new_rows],
+                       clean=clean[new_rows])
+        laps_out = _frame(derived)
         delta = self._delta(laps_out, derived, numbers,
                             periods if change == "all" else None, changed, marker_frame,
                             new_rows)
@@ -283,7 +283,8 @@ class LiveRace:
             delta.period_end = (int(last["period_number"]), float(last["end_s"]))
         return delta
 
-    def _delta(self, laps_out: pd.DataFrame, derived: pd.DataFrame, numbers: list[str],
+    def _delta(self, laps_out: pd.DataFrame, derived: dict[str, np.ndarray],
+               numbers: list[str],
                periods: pd.DataFrame | None, changed: np.ndarray, markers: pd.DataFrame,
                new_rows: np.ndarray | None = None) -> StoreDelta:
         cols = self.columns
@@ -325,16 +326,7 @@ class LiveRace:
         self.cars_behind.update(n for n in numbers if n not in fresh_cars)
         race = self.race_fields(busy=len(new_stints) > 0 or len(new_stops) > 0)
         cars = self.car_updates() if race else empty
-        drivers = empty
-        if not derived.empty:
-            pairs = {(n, int(d)) for n, d in zip(derived["number"], derived["driver_number"],
-                                                 strict=True) if not pd.isna(d)}
-            if not pairs <= self.stored_drivers:
-                named = stint_tables.drivers(derived.dropna(subset=["driver_number"]))
-                known = np.array([(n, int(d)) in self.stored_drivers for n, d in zip(
-                    named["number"], named["driver_number"], strict=True)], dtype=bool)
-                drivers = named.loc[~known]
-                self.stored_drivers.update(pairs)
+        drivers = _new_drivers(derived, self.stored_drivers) if derived else empty
         return StoreDelta(self.race_id, laps_out, lap_flags, stints, stops, cars, drivers,
                           periods, markers, race, new_stints, new_cars, new_stops)
 
@@ -399,6 +391,52 @@ class LiveRace:
         self._race_cars = cars
         self._refresh_due = False
         return {"laps": self.columns.n, "cars": cars, "classes": ",".join(classes)}
+
+
+def _row_arrays(rows: list[dict]) -> dict[str, np.ndarray]:
+    """New lap rows as column arrays: DOUBLE columns (and the driver number) float with NaN
+    for unknown, lap numbers int, the rest object with None for unknown."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    out = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        if name in _FLOAT_ROW_COLUMNS:
+            out[name] = np.array([np.nan if v is None or v is pd.NA else v for v in values],
+                                 dtype=float)
+        elif name == "lap_number":
+            out[name] = np.array(values, dtype=np.int64)
+        else:
+            out[name] = np.array([None if v is pd.NA or (isinstance(v, float) and v != v)
+                                  else v for v in values], dtype=object)
+    return out
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Column arrays as a DataFrame; object columns stay object (inferring Arrow strings
+    costs more than the rest), the driver number is nullable Int64 as stored."""
+    data = {c: pd.Series(v, dtype=object, copy=False) if v.dtype == object else v
+            for c, v in columns.items()}
+    if "driver_number" in data:
+        data["driver_number"] = pd.array(columns["driver_number"], dtype="Int64")
+    return pd.DataFrame(data, copy=False)
+
+
+def _new_drivers(laps: dict[str, np.ndarray], stored: set[tuple[str, int]]) -> pd.DataFrame:
+    """Drivers rows (number, driver_number, driver_name: the first name given) of the
+    (car, driver index) pairs in ``laps`` that are not in ``stored``; they are added to it."""
+    names: dict[tuple[str, int], object] = {}
+    for number, index, name in zip(laps["number"], laps["driver_number"],
+                                   laps["driver_name"], strict=True):
+        if index == index:  # NaN: driver unknown
+            key = (number, int(index))
+            if key not in stored and names.get(key) is None:
+                names[key] = name
+    if not names:
+        return pd.DataFrame()
+    stored.update(names)
+    return pd.DataFrame({"number": [k[0] for k in names],
+                         "driver_number": [k[1] for k in names],
+                         "driver_name": pd.Series(list(names.values()), dtype=object)})
 
 
 def _split_new(frame: pd.DataFrame, number_column: str, stored: set[tuple[str, int]],
