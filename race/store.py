@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from race.errors import NotFoundError, StoreError
+from race.rows import Rows
 from race.schema import (
     ALERTS,
     ALL_TABLES,
@@ -49,7 +50,7 @@ EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
 SMALL_INSERT_ROWS = 16
 
 
-def _cells(frame: pd.DataFrame, columns: list[str]) -> list[list[object]]:
+def _cells(frame: pd.DataFrame | Rows, columns: list[str]) -> list[list[object]]:
     """Each column's cells as Python values, NaN/NA → None."""
     values = []
     for column in columns:
@@ -59,7 +60,7 @@ def _cells(frame: pd.DataFrame, columns: list[str]) -> list[list[object]]:
     return values
 
 
-def _params(frame: pd.DataFrame, columns: list[str], race_id: str | None = None,
+def _params(frame: pd.DataFrame | Rows, columns: list[str], race_id: str | None = None,
             values: list[list[object]] | None = None) -> list[object]:
     """A frame's cells row by row as Python values (NaN/NA → NULL) for VALUES parameters,
     ``race_id`` first when given (``values``: the columns' cells, when already made)."""
@@ -155,9 +156,10 @@ class RaceStore:
 
     # -- writes --------------------------------------------------------------------------
     @staticmethod
-    def _insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
+    def _insert(cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame | Rows,
                 verb: str = "INSERT", race_id: str | None = None) -> None:
-        """Bulk insert a DataFrame, cast to the declared columns (missing ones are NULL).
+        """Bulk insert rows (a DataFrame or ``Rows``), cast to the declared columns (missing
+        ones are NULL).
 
         ``verb`` may be ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` (upserts by primary key);
         ``race_id``, when given, fills that column (the frame need not carry it).
@@ -181,6 +183,8 @@ class RaceStore:
                         + ", ".join([row] * len(frame)),
                         _params(frame, present, race_id, cells))
             return
+        if isinstance(frame, Rows):
+            frame = frame.to_frame()
         if race_id is not None:
             frame = frame.assign(race_id=race_id)
         present = [c for c in table.names if c in frame.columns]
@@ -383,13 +387,15 @@ class RaceStore:
         return self.table("live_backfill", race_id, ["number", "lap_number", "reason"])
 
     @classmethod
-    def _update(cls, cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame,
+    def _update(cls, cur: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame | Rows,
                 race_id: str | None = None) -> None:
         """Update stored rows from a frame holding their key and new values (all columns
         of the frame that the table declares; the key is the table's primary key).
         ``race_id``, when given, is the key's race (the frame need not carry it)."""
         if frame is None or frame.empty:
             return
+        if isinstance(frame, Rows) and len(frame) > SMALL_INSERT_ROWS:
+            frame = frame.to_frame()
         if race_id is not None:
             frame = frame.assign(race_id=race_id) if len(frame) > SMALL_INSERT_ROWS else frame
         present = [c for c in table.names if c in frame.columns or (
@@ -469,7 +475,7 @@ class RaceStore:
             self._insert(cur, PIT_STOPS, delta.pit_stops, "INSERT OR REPLACE", race_id)
             self._insert(cur, DRIVERS, delta.drivers, race_id=race_id)
             if not delta.markers.empty:
-                self._insert(cur, LIVE_BACKFILL, delta.markers.assign(created_at=stamp),
+                self._insert(cur, LIVE_BACKFILL, delta.markers.with_column("created_at", stamp),
                              race_id=race_id)
             if delta.flag_periods is not None:
                 cur.execute("DELETE FROM flag_periods WHERE race_id = ?", [race_id])

@@ -25,18 +25,15 @@ def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def stops_from_rows(stops: pd.DataFrame | Mapping[str, np.ndarray],
-                    prev: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Pit-stop rows from out-laps (rows carrying PIT_TIME) and the lap before each.
-
-    Used by ``pit_stops`` on a whole race and by the live path on new laps only.
+def stop_columns(stops: pd.DataFrame | Mapping[str, np.ndarray],
+                 prev: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Pit-stop rows from out-laps (rows carrying PIT_TIME) and the lap before each, as
+    column arrays: ``in_lap`` (None when the car did not cross the line in the pit lane)
+    and ``driver_change`` (None when either driver is unknown) are object arrays.
 
     Args:
         stops: the out-lap rows (derived laps; a DataFrame or column arrays).
         prev: the row before each out-lap, same car, aligned with ``stops``.
-
-    Returns:
-        One row per stop, without ``stop_number`` (the caller numbers them).
     """
     def arr(rows: pd.DataFrame | Mapping[str, np.ndarray], name: str,
             dtype: object = None) -> np.ndarray:
@@ -52,23 +49,42 @@ def stops_from_rows(stops: pd.DataFrame | Mapping[str, np.ndarray],
     own_lap = arr(stops, "lap_number", float)
     in_lap = np.where(prev_in, prev_lap, np.where(own_in, own_lap, np.nan))
     pit_in = np.where(prev_in, arr(prev, "elapsed_s", float), arr(stops, "start_s", float))
-    # A driver change is unknown (NULL) when either driver number is.
+    # A driver change is unknown (None) when either driver number is.
     driver_before = arr(prev, "driver_number", float)
     driver_after = arr(stops, "driver_number", float)
-    change = pd.array(driver_before != driver_after, dtype="boolean")
-    change[np.isnan(driver_before) | np.isnan(driver_after)] = pd.NA
-    return pd.DataFrame({
+    unknown = np.isnan(driver_before) | np.isnan(driver_after)
+    return {
         "number": arr(stops, "number"),
-        "in_lap": pd.array(in_lap, dtype="Int64"),
+        "in_lap": np.array([None if lap != lap else int(lap) for lap in in_lap.tolist()],
+                           dtype=object),
         "out_lap": arr(stops, "lap_number"),
         "pit_in_elapsed_s": pit_in.astype(float),
         "pit_time_s": arr(stops, "pit_time_s", float),
         "driver_in": arr(prev, "driver_name"),
         "driver_out": arr(stops, "driver_name"),
-        "driver_change": change,
+        "driver_change": np.array([None if u else bool(c) for u, c in zip(
+            unknown.tolist(), (driver_before != driver_after).tolist(), strict=True)],
+            dtype=object),
         "neutralised": arr(stops, "neutralised", bool) | np.where(
             prev_in, arr(prev, "neutralised", bool), False),
         "class": arr(stops, "class"),
+    }
+
+
+def stops_from_rows(stops: pd.DataFrame | Mapping[str, np.ndarray],
+                    prev: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Pit-stop rows from out-laps (rows carrying PIT_TIME) and the lap before each.
+
+    Used by ``pit_stops`` on a whole race (the live path uses ``stop_columns``).
+
+    Returns:
+        One row per stop, without ``stop_number`` (the caller numbers them).
+    """
+    columns = stop_columns(stops, prev)
+    return pd.DataFrame({
+        **columns,
+        "in_lap": pd.array(columns["in_lap"], dtype="Int64"),
+        "driver_change": pd.array(columns["driver_change"], dtype="boolean"),
     })
 
 
@@ -114,19 +130,17 @@ def _first_valid(values: np.ndarray, starts: np.ndarray, last: bool = False) -> 
     return out
 
 
-def stints(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """One row per car stint (laps between stops) with its driver and clean-lap pace.
+STINT_TABLE_COLUMNS = ["number", "stint_number", "class", "driver_number", "driver_name",
+                       "first_lap", "last_lap", "start_s", "end_s", "laps", "clean_laps",
+                       "neutralised_laps", "best_clean_lap_s", "mean_clean_lap_s",
+                       "drive_time_s", "ended_in_pit"]
 
-    Aggregates as pandas' groupby would (first/last skip missing values, sums and means skip
-    NaN) but with numpy run reductions: the live path calls this every poll, with the rows
-    as column arrays (no DataFrame to build).
-    """
-    columns = ["number", "stint_number", "class", "driver_number", "driver_name",
-               "first_lap", "last_lap", "start_s", "end_s", "laps", "clean_laps",
-               "neutralised_laps", "best_clean_lap_s", "mean_clean_lap_s", "drive_time_s",
-               "ended_in_pit"]
+
+def stint_columns(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stints of ``stints`` as column arrays (no DataFrame: the live path calls this
+    every poll). Text columns and the driver number are object arrays, None when unknown."""
     if not len(laps["number"]):
-        return pd.DataFrame(columns=columns)
+        return {c: np.zeros(0, dtype=object) for c in STINT_TABLE_COLUMNS}
     order, starts = _runs([np.asarray(laps["number"]), np.asarray(laps["stint_number"])])
 
     def col(name: str, dtype: object = None) -> np.ndarray:
@@ -146,14 +160,13 @@ def stints(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_clean = np.where(clean_count > 0, clean_sum / np.maximum(clean_count, 1), np.nan)
     driver_number = _first_valid(col("driver_number").astype(object), starts)
-    frame = pd.DataFrame({
+    return {
         "number": col("number")[starts],
         "stint_number": col("stint_number", np.int64)[starts],
-        "class": pd.Series(_first_valid(col("class").astype(object), starts), dtype=object),
-        "driver_number": pd.array(driver_number, dtype="Int64")
-        if pd.isna(driver_number).any() else driver_number.astype(np.int64),
-        "driver_name": pd.Series(_first_valid(col("driver_name").astype(object), starts),
-                                 dtype=object),
+        "class": _first_valid(col("class").astype(object), starts),
+        "driver_number": np.array([None if pd.isna(d) else int(d) for d in driver_number],
+                                  dtype=object),
+        "driver_name": _first_valid(col("driver_name").astype(object), starts),
         "first_lap": np.minimum.reduceat(lap_number, starts),
         "last_lap": np.maximum.reduceat(lap_number, starts),
         "start_s": _first_valid(col("start_s", float), starts).astype(float),
@@ -165,8 +178,27 @@ def stints(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
         "mean_clean_lap_s": np.round(mean_clean, 3),
         "drive_time_s": np.add.reduceat(np.nan_to_num(lap_time, nan=0.0), starts),
         "ended_in_pit": col("in_lap", bool)[np.append(starts[1:], len(order)) - 1],
+    }
+
+
+def stints(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """One row per car stint (laps between stops) with its driver and clean-lap pace.
+
+    Aggregates as pandas' groupby would (first/last skip missing values, sums and means skip
+    NaN) but with numpy run reductions (``stint_columns``).
+    """
+    if not len(laps["number"]):
+        return pd.DataFrame(columns=STINT_TABLE_COLUMNS)
+    columns = stint_columns(laps)
+    driver_number = columns["driver_number"]
+    missing = np.array([d is None for d in driver_number], dtype=bool)
+    return pd.DataFrame({
+        **columns,
+        "class": pd.Series(columns["class"], dtype=object),
+        "driver_number": pd.array(driver_number, dtype="Int64") if missing.any()
+        else driver_number.astype(np.int64),
+        "driver_name": pd.Series(columns["driver_name"], dtype=object),
     })
-    return frame
 
 
 def cars(laps: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ import pandas as pd
 from race.analysis import stints as stint_tables
 from race.analysis.flags import SortedCrossings, rebuild_flag_periods
 from race.analysis.laps import car_columns, median_lap_s, neutral_columns
+from race.rows import Rows
 from race.schema import LAPS
 
 # Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
@@ -50,6 +51,8 @@ CAR_COLUMNS = ("number", "class", "team", "manufacturer", "group_code", "lap_num
 PERIOD_COLUMNS = ["period_number", "flag", "start_s", "end_s", "inferred"]
 # Lap columns given as floats (NaN = unknown) when new rows become arrays.
 _FLOAT_ROW_COLUMNS = {c for c, t in LAPS.columns if t == "DOUBLE"} | {"driver_number"}
+LAP_NAMES = [c for c in LAPS.names if c != "race_id"]
+EMPTY = Rows()  # no rows (for any table)
 
 
 def _dtype(column: str) -> object:
@@ -113,28 +116,29 @@ class _Columns:
 class StoreDelta:
     """Everything one batch of new laps changes, ready for one write transaction.
 
-    Frames carry the stored columns without ``race_id``. ``stints`` and ``cars`` rows update
-    stored rows with the same key (``cars`` only with ``race``), ``new_stints``/``new_cars``
-    are inserted; ``pit_stops`` replace rows with the same key, ``new_pit_stops`` are
-    inserted; ``drivers`` and ``markers`` rows are new ones (inserted);
-    ``flag_periods`` (when not None) replaces the race's periods; ``period_end`` moves the
-    end of the last period (an open neutralisation). ``race`` holds the races row's counts
-    when they are worth rewriting (new car or class, or every tenth batch).
+    Rows (``Rows`` column arrays, or DataFrames for the rare ``cars`` rows) carry the
+    stored columns without ``race_id``. ``stints`` and ``cars`` rows update stored rows with
+    the same key (``cars`` only with ``race``), ``new_stints``/``new_cars`` are inserted;
+    ``pit_stops`` replace rows with the same key, ``new_pit_stops`` are inserted; ``drivers``
+    and ``markers`` rows are new ones (inserted); ``flag_periods`` (when not None) replaces
+    the race's periods; ``period_end`` moves the end of the last period (an open
+    neutralisation). ``race`` holds the races row's counts when they are worth rewriting
+    (new car or class, or every tenth batch).
     """
 
     race_id: str
-    laps: pd.DataFrame
-    lap_flags: pd.DataFrame
-    stints: pd.DataFrame
-    pit_stops: pd.DataFrame
-    cars: pd.DataFrame
-    drivers: pd.DataFrame
+    laps: Rows
+    lap_flags: Rows
+    stints: Rows
+    pit_stops: Rows
+    cars: pd.DataFrame | Rows
+    drivers: Rows
     flag_periods: pd.DataFrame | None
-    markers: pd.DataFrame
+    markers: Rows
     race: dict = field(default_factory=dict)
-    new_stints: pd.DataFrame = field(default_factory=pd.DataFrame)
-    new_cars: pd.DataFrame = field(default_factory=pd.DataFrame)
-    new_pit_stops: pd.DataFrame = field(default_factory=pd.DataFrame)
+    new_stints: Rows = field(default_factory=Rows)
+    new_cars: pd.DataFrame | Rows = field(default_factory=Rows)
+    new_pit_stops: Rows = field(default_factory=Rows)
     period_end: tuple[int, float] | None = None  # (period_number, end_s) of a growing period
 
     @property
@@ -232,10 +236,12 @@ class LiveRace:
         fresh = [(str(n), int(lap), str(r)) for n, lap, r in markers]
         fresh = list(dict.fromkeys(m for m in fresh if m not in self.stored_markers))
         self.stored_markers.update(fresh)
-        marker_frame = pd.DataFrame(fresh, columns=["number", "lap_number", "reason"])
+        marker_rows = Rows({"number": [m[0] for m in fresh],
+                            "lap_number": [m[1] for m in fresh],
+                            "reason": [m[2] for m in fresh]}) if fresh else EMPTY
         if not rows:
-            return self._delta(pd.DataFrame(), {}, [], None,
-                               np.zeros(0, dtype=int), marker_frame)
+            return self._delta(EMPTY, {}, [], None,
+                               np.zeros(0, dtype=int), marker_rows)
         # by car then lap (a Python sort of a few rows: cheaper than a DataFrame's)
         rows = sorted(rows, key=lambda r: (str(r["number"]), int(r["lap_number"])))
         # Column arrays, not a DataFrame: a poll's few rows would cost more to frame (Arrow
@@ -274,33 +280,35 @@ class LiveRace:
         cols.view("clean")[:] = clean
         derived.update(neutralised=neutral[new_rows], restart_lap=restart[new_rows],
                        clean=clean[new_rows])
-        laps_out = _frame(derived)
+        # what is stored: the table's columns that have a value (the rest are NULL anyway)
+        laps_out = Rows({c: _stored(c, derived[c]) for c in LAP_NAMES if c in derived
+                         and not _all_missing(derived[c])})
         delta = self._delta(laps_out, derived, numbers,
-                            periods if change == "all" else None, changed, marker_frame,
+                            periods if change == "all" else None, changed, marker_rows,
                             new_rows)
         if change == "last-end":  # an open period grows: one value moves
             last = periods.iloc[-1]
             delta.period_end = (int(last["period_number"]), float(last["end_s"]))
         return delta
 
-    def _delta(self, laps_out: pd.DataFrame, derived: dict[str, np.ndarray],
-               numbers: list[str],
-               periods: pd.DataFrame | None, changed: np.ndarray, markers: pd.DataFrame,
+    def _delta(self, laps_out: Rows, derived: dict[str, np.ndarray], numbers: list[str],
+               periods: pd.DataFrame | None, changed: np.ndarray, markers: Rows,
                new_rows: np.ndarray | None = None) -> StoreDelta:
         cols = self.columns
-        empty = pd.DataFrame()
+        empty = EMPTY
         if laps_out.empty and not len(changed):
             return StoreDelta(self.race_id, laps_out, empty, empty, empty, empty, empty,
                               periods, markers, self.race_fields())
         new_rows = new_rows if new_rows is not None else np.zeros(0, dtype=int)
-        lap_flags = (cols.take(changed, ("number", "lap_number", "neutralised",
-                                         "restart_lap", "clean")) if len(changed) else empty)
+        lap_flags = (Rows(cols.arrays(changed, ("number", "lap_number", "neutralised",
+                                                "restart_lap", "clean")))
+                     if len(changed) else empty)
         touched = np.concatenate([new_rows, changed]).astype(int)
         # Stints touched by a new or changed lap, recomputed whole.
         keys = set(zip(cols.view("number")[touched], cols.view("stint_number")[touched],
                        strict=True))
         stint_rows = self._rows_of(keys)
-        stints = (stint_tables.stints(cols.arrays(stint_rows, STINT_COLUMNS))
+        stints = (Rows(stint_tables.stint_columns(cols.arrays(stint_rows, STINT_COLUMNS)))
                   if len(stint_rows) else empty)
         # Pit stops: new out-laps, and stops whose laps changed neutralisation.
         has_pit = ~np.isnan(cols.view("pit_time_s"))
@@ -341,16 +349,16 @@ class LiveRace:
             out.append(rows[np.isin(stint[rows], list(wanted))])
         return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
-    def _stops(self, rows: list[int]) -> pd.DataFrame:
+    def _stops(self, rows: list[int]) -> Rows:
         cols = self.columns
         prev = []
         for row in rows:
             car = self.car_rows[cols.view("number")[row]]
             prev.append(car[car.index(row) - 1])
-        stops = stint_tables.stops_from_rows(cols.arrays(np.array(rows), STOP_COLUMNS),
-                                             cols.arrays(np.array(prev), STOP_COLUMNS))
+        stops = stint_tables.stop_columns(cols.arrays(np.array(rows), STOP_COLUMNS),
+                                          cols.arrays(np.array(prev), STOP_COLUMNS))
         stops["stop_number"] = cols.view("stint_number")[np.array(rows)] - 1
-        return stops
+        return Rows(stops)
 
     def _cars(self, numbers: list[str]) -> pd.DataFrame:
         rows = []
@@ -411,17 +419,20 @@ def _row_arrays(rows: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Column arrays as a DataFrame; object columns stay object (inferring Arrow strings
-    costs more than the rest), the driver number is nullable Int64 as stored."""
-    data = {c: pd.Series(v, dtype=object, copy=False) if v.dtype == object else v
-            for c, v in columns.items()}
-    if "driver_number" in data:
-        data["driver_number"] = pd.array(columns["driver_number"], dtype="Int64")
-    return pd.DataFrame(data, copy=False)
+def _all_missing(values: np.ndarray) -> bool:
+    if values.dtype == float:
+        return bool(np.isnan(values).all())
+    return values.dtype == object and all(v is None for v in values)
 
 
-def _new_drivers(laps: dict[str, np.ndarray], stored: set[tuple[str, int]]) -> pd.DataFrame:
+def _stored(column: str, values: np.ndarray) -> np.ndarray:
+    """A lap column as stored: the driver number as Python ints (None when unknown)."""
+    if column != "driver_number":
+        return values
+    return np.array([None if v != v else int(v) for v in values.tolist()], dtype=object)
+
+
+def _new_drivers(laps: dict[str, np.ndarray], stored: set[tuple[str, int]]) -> Rows:
     """Drivers rows (number, driver_number, driver_name: the first name given) of the
     (car, driver index) pairs in ``laps`` that are not in ``stored``; they are added to it."""
     names: dict[tuple[str, int], object] = {}
@@ -432,27 +443,26 @@ def _new_drivers(laps: dict[str, np.ndarray], stored: set[tuple[str, int]]) -> p
             if key not in stored and names.get(key) is None:
                 names[key] = name
     if not names:
-        return pd.DataFrame()
+        return EMPTY
     stored.update(names)
-    return pd.DataFrame({"number": [k[0] for k in names],
-                         "driver_number": [k[1] for k in names],
-                         "driver_name": pd.Series(list(names.values()), dtype=object)})
+    return Rows({"number": [k[0] for k in names], "driver_number": [k[1] for k in names],
+                 "driver_name": list(names.values())})
 
 
-def _split_new(frame: pd.DataFrame, number_column: str, stored: set[tuple[str, int]],
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split_new(rows: Rows, number_column: str, stored: set[tuple[str, int]],
+               ) -> tuple[Rows, Rows]:
     """(rows whose (number, ``number_column``) key is not in ``stored``, the stored ones);
     the new keys are added to ``stored``. Usually one side is empty: no copy then."""
-    if not len(frame):
-        return frame, frame
-    keys = list(zip(frame["number"], frame[number_column].astype(int), strict=True))
+    if rows.empty:
+        return rows, rows
+    keys = list(zip(rows["number"].tolist(), rows[number_column].tolist(), strict=True))
     fresh = np.array([k not in stored for k in keys], dtype=bool)
     stored.update(k for k, f in zip(keys, fresh, strict=True) if f)
     if not fresh.any():
-        return frame.iloc[:0], frame
+        return EMPTY, rows
     if fresh.all():
-        return frame, frame.iloc[:0]
-    return frame.loc[fresh], frame.loc[~fresh]
+        return rows, EMPTY
+    return rows.take(fresh), rows.take(~fresh)
 
 
 def _period_change(new: pd.DataFrame, old: pd.DataFrame) -> str:
