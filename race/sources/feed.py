@@ -9,11 +9,10 @@ Times are integer milliseconds (exact, like ``race.timefmt``); flags use the sto
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from race.errors import ValidationError
 from race.schema import FLAG_CODES
@@ -98,21 +97,19 @@ def times_ms(values: Iterable[object]) -> list[int | None]:
     Placeholders and gap texts (``1 lap``) are None; integers are taken as ms already.
     """
     values = list(values)
-    texts: list[str] = []
-    for v in values:
-        if isinstance(v, str) and _TIME_LIKE.match(v):
-            texts.append(v.strip())
-        else:
-            texts.append("")
-    ms = parse_times_ms(texts) if texts else np.zeros(0)
+    # Only time texts go to the parser (the current WEC layout gives ms as numbers: then it
+    # is not called at all, which matters on a 10 s poll).
+    texts = {i: v.strip() for i, v in enumerate(values)
+             if isinstance(v, str) and _TIME_LIKE.match(v)}
+    parsed = dict(zip(texts, parse_times_ms(list(texts.values())).tolist(), strict=True)) \
+        if texts else {}
     out: list[int | None] = []
-    for v, m in zip(values, ms, strict=True):
+    for i, v in enumerate(values):
         if isinstance(v, int | float) and not isinstance(v, bool) and v == v and v > 0:
             out.append(int(v))
-        elif np.isnan(m) or m <= 0:
-            out.append(None)
         else:
-            out.append(int(m))
+            m = parsed.get(i, math.nan)
+            out.append(None if m != m or m <= 0 else int(m))
     return out
 
 
