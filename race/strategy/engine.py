@@ -27,6 +27,7 @@ from race.strategy.fuel import (
     stint_records,
     window_from_candidates,
 )
+from race.strategy.handover import applies, handover_laps, starter_columns
 from race.strategy.history import History
 from race.strategy.pace import pace_columns
 from race.strategy.rejoin import IN_LAP_SHARE, ClassField, project_after_stop
@@ -97,7 +98,7 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     first = laps["fuel_stint"].to_numpy() == 1
     progress = stint_progress(laps, units)
     progress["next_units"] += np.where(first & ~laps["in_lap"].to_numpy(dtype=bool), start, 0.0)
-    laps = pd.concat([laps, progress, pace_columns(laps)], axis=1)
+    laps = pd.concat([laps, progress, pace_columns(laps), starter_columns(laps)], axis=1)
     laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
     stints["units"] += stints["class_key"].map(
@@ -143,7 +144,9 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
         One row per input row: ``number, at_lap, at_s, pit_earliest_lap, pit_expected_lap,
         pit_latest_lap, stop_cost_s`` (green stop), ``full_tank_laps`` (green laps a full
         tank gives), ``laps_to_flag`` (laps the car still completes before the scheduled end
-        at its pace; NaN when the end is unknown).
+        at its pace; NaN when the end is unknown). Where the starting drivers of the class
+        hand over at their minimum drive time (``handover``), a starter's expected in-lap is
+        the lap that passes it when that comes before the fuel stop.
     """
     laps = race.laps
     params = params or EngineParams()
@@ -158,6 +161,9 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
     used = laps["next_units"].to_numpy(dtype=float)
     pace_arr = laps["pace_s"].to_numpy(dtype=float)
     lap_time = laps["lap_time_s"].to_numpy(dtype=float)
+    drive_s = laps["drive_s"].to_numpy(dtype=float)
+    starter = laps["starter_driving"].to_numpy(dtype=bool)
+    minimum_s: dict[str, float] = {}   # per class key; NaN where the rule does not apply
     out = np.full((len(rows), 6), np.nan)   # earliest, expected, latest, cost, full, to flag
     for j, i in enumerate(rows):
         ck = ck_arr[i]
@@ -213,6 +219,14 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 if np.isfinite(window[1]) and capacity > 0:
                     factor = splash_factor(race.series, (to_flag - window[1]) / capacity)
             lo, mid, hi = window
+            if starter[i]:
+                if ck not in minimum_s:
+                    minimum_s[ck] = (history.starter_minimum(race.series, ck, race.end_s)
+                                     if applies(race.series, ck) else np.nan)
+                pace = pace_arr[i] if np.isfinite(pace_arr[i]) else lap_time[i]
+                ahead = handover_laps(mid, drive_s[i], minimum_s[ck], pace)
+                if np.isfinite(ahead):
+                    lo, mid = min(lo, ahead), ahead
             out[j, :3] = (lap_no[i] + lo, lap_no[i] + mid, lap_no[i] + hi)
         out[j, 3] = predict_cost(pit_times, offsets, *hist_cost[ck], params.cost,
                                  factor=factor)

@@ -22,8 +22,15 @@ from race.strategy.fuel import (
     measure_neutral_fraction,
     stint_records,
 )
+from race.strategy.handover import STARTER_COLUMNS, starter_minimum, starter_totals
 from race.strategy.stop_cost import mark_routine, measure_stops
-from race.strategy.tracks import FUEL_LIMITED, class_group, class_key, related_classes
+from race.strategy.tracks import (
+    FUEL_LIMITED,
+    class_group,
+    class_key,
+    class_keys,
+    related_classes,
+)
 
 MIN_NEUTRAL_LAPS = 100   # neutralised laps (in green-ended stints) to measure a fraction on
 START_GROUPS = (FUEL_LIMITED,)   # class groups whose first stint starts with formation laps used
@@ -43,6 +50,8 @@ class RaceSummary:
     stops: pd.DataFrame           # measure_stops + ``routine``
     caution: pd.DataFrame         # per (neutral period, car): stint progress, pitted
     inflation: float = np.nan     # class winners' mean lap (stops, cautions) / clean lap
+    starters: pd.DataFrame = field(   # per car: the starting driver's total drive time
+        default_factory=lambda: pd.DataFrame(columns=STARTER_COLUMNS))
 
 
 def _caution_exposure(laps: pd.DataFrame, periods: pd.DataFrame,
@@ -92,7 +101,7 @@ def summarise_race(laps: pd.DataFrame, *, race_id: str, series: str, track: str,
     stops["race_id"] = race_id
     caution = _caution_exposure(laps, periods, records)
     return RaceSummary(race_id, series.upper(), track, records, stops, caution,
-                       lap_inflation(laps))
+                       lap_inflation(laps), starter_totals(laps, class_keys(laps["class"])))
 
 
 def _neutral_laps(stints: pd.DataFrame) -> int:
@@ -256,6 +265,22 @@ class History:
         return (s.loc[here & same, "units"].to_numpy(dtype=float),
                 s.loc[here & rel, "units"].to_numpy(dtype=float),
                 durations[np.isfinite(durations)])
+
+    def starter_minimum(self, series: str, ck: str, race_s: float | None) -> float:
+        """The starting driver's minimum drive time (s) in a race of this length, learned
+        from the starters of past races of the series and class (``handover``); NaN when too
+        few past cars raced a similar length."""
+        if race_s is None:
+            return np.nan
+        key = ("starter", series.upper(), ck, float(race_s))
+        if key not in self._cache:
+            frames = [s.starters for s in self.summaries
+                      if s.series == series.upper() and len(s.starters)]
+            totals = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+                columns=STARTER_COLUMNS)
+            self._cache[key] = starter_minimum(totals[totals["class_key"] == ck],
+                                               float(race_s))
+        return self._cache[key]
 
     def routine_cost(self, track: str, ck: str) -> float:
         """Median routine stop cost (s) of a class at a track; NaN without history."""
