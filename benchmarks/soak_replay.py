@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import pyarrow as pa  # noqa: E402
+
 from race.live.replay import Replay, parse_speed  # noqa: E402
 from race.queries import race_state  # noqa: E402
 from race.store import RaceStore  # noqa: E402
@@ -103,8 +105,18 @@ class QueryLoop:
         return []
 
 
+def held(store: RaceStore) -> str:
+    """Where the memory is: DuckDB's own (buffers, indexes), Arrow's pool, and Python's
+    live objects (blocks allocated and objects the garbage collector tracks): when these
+    stay level while RSS creeps, the allocator's heap is fragmenting, nothing is kept."""
+    return (f"DuckDB {store.memory_mb():.0f} MB, Arrow pool "
+            f"{pa.total_allocated_bytes() / 2 ** 20:.0f} MB, Python "
+            f"{sys.getallocatedblocks() / 1e6:.2f} M blocks, {len(gc.get_objects()) / 1e6:.2f} M "
+            "objects")
+
+
 def play(replay: Replay, app: AppReruns | QueryLoop, label: str,
-         errors: list[str]) -> tuple[int, float]:
+         errors: list[str], store: RaceStore) -> tuple[int, float]:
     """One pass: the replay in its thread, the app rerun meanwhile; RSS at each quarter.
 
     Returns:
@@ -124,7 +136,7 @@ def play(replay: Replay, app: AppReruns | QueryLoop, label: str,
                   f"({reruns} reruns)", flush=True)
     gc.collect()
     end = rss_mb()
-    print(f"  {label} 100%: RSS {end:4.0f} MB ({reruns} reruns)", flush=True)
+    print(f"  {label} 100%: RSS {end:4.0f} MB ({reruns} reruns; {held(store)})", flush=True)
     return reruns, end
 
 
@@ -158,7 +170,7 @@ def main() -> int:
                 app = AppReruns(db, replay.race_id) if args.mode == "apptest" else QueryLoop(
                     store, replay.race_id)
             label = "pass 1 (warm-up)" if number == 1 else f"pass {number}"
-            done, end = play(replay, app, label, errors)
+            done, end = play(replay, app, label, errors, store)
             reruns += done
             ends.append(end)
             status = replay.status()

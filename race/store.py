@@ -265,6 +265,12 @@ class RaceStore:
             "(SELECT coalesce(sum(revision), 0) FROM live_state)").fetchone()
         return int(row[0]) * 2 ** 32 + int(row[1]) % 2 ** 32
 
+    def memory_mb(self) -> float:
+        """Memory DuckDB holds for this database (buffers, indexes, transactions), in MB."""
+        row = self._con.cursor().execute(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+        return int(row[0]) / 2 ** 20
+
     def races(self) -> pd.DataFrame:
         """All races, newest season first."""
         return self._con.cursor().execute(
