@@ -280,14 +280,15 @@ def field_features(laps: pd.DataFrame) -> pd.DataFrame:
     # Class pace picture at e: the car's pace vs its class's best and median, class vs field.
     class_ref = np.full((len(classes), n), np.nan)
     class_best = np.full((len(classes), n), np.nan)
-    # pandas reductions skip NaN without warnings (np.nanmedian warns on all-NaN columns,
-    # and silencing that is not thread-safe: the model job runs in scheduler threads).
+    # Reduced over the columns with a value only: numpy (and pandas 3, which calls it) warns
+    # on an all-NaN column, and silencing that is not thread-safe (the model job runs in
+    # scheduler threads). All-NaN columns stay NaN.
     for c in range(len(classes)):
         rows = pj[car_cls == c]
         if len(rows):
-            frame = pd.DataFrame(rows)
-            class_ref[c] = frame.median(axis=0).to_numpy()
-            class_best[c] = frame.min(axis=0).to_numpy()
+            valid = ~np.isnan(rows).all(axis=0)
+            class_ref[c, valid] = np.nanmedian(rows[:, valid], axis=0)
+            class_best[c, valid] = np.nanmin(rows[:, valid], axis=0)
     own_ref = class_ref[cls_code, np.arange(n)]
     own_ref = np.where(np.isnan(own_ref), pace, own_ref)
     own_best = np.fmin(class_best[cls_code, np.arange(n)], pace)
