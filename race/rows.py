@@ -9,7 +9,7 @@ the DataFrame interface the store reads (``len``, ``in``, ``[name]``, ``empty``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -59,3 +59,9 @@ class Rows:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.data)
+
+
+def nullable_ints(values: Iterable[object]) -> np.ndarray:
+    """Whole numbers as Python ints in an object array, None where missing (None, NaN, NA):
+    how an INTEGER column with NULLs travels in ``Rows``."""
+    return np.array([None if pd.isna(v) else int(v) for v in values], dtype=object)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from race.rows import nullable_ints
+
 
 def pit_stops(laps: pd.DataFrame) -> pd.DataFrame:
     """One row per pit stop: the out-lap carries PIT_TIME (a pit-lane start is not a stop).
@@ -55,8 +57,7 @@ def stop_columns(stops: pd.DataFrame | Mapping[str, np.ndarray],
     unknown = np.isnan(driver_before) | np.isnan(driver_after)
     return {
         "number": arr(stops, "number"),
-        "in_lap": np.array([None if lap != lap else int(lap) for lap in in_lap.tolist()],
-                           dtype=object),
+        "in_lap": nullable_ints(in_lap.tolist()),
         "out_lap": arr(stops, "lap_number"),
         "pit_in_elapsed_s": pit_in.astype(float),
         "pit_time_s": arr(stops, "pit_time_s", float),
@@ -164,8 +165,7 @@ def stint_columns(laps: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np
         "number": col("number")[starts],
         "stint_number": col("stint_number", np.int64)[starts],
         "class": _first_valid(col("class").astype(object), starts),
-        "driver_number": np.array([None if pd.isna(d) else int(d) for d in driver_number],
-                                  dtype=object),
+        "driver_number": nullable_ints(driver_number),
         "driver_name": _first_valid(col("driver_name").astype(object), starts),
         "first_lap": np.minimum.reduceat(lap_number, starts),
         "last_lap": np.maximum.reduceat(lap_number, starts),

@@ -27,7 +27,7 @@ import pandas as pd
 from race.analysis import stints as stint_tables
 from race.analysis.flags import SortedCrossings, rebuild_flag_periods
 from race.analysis.laps import car_columns, median_lap_s, neutral_columns
-from race.rows import Rows
+from race.rows import Rows, nullable_ints
 from race.schema import LAPS
 
 # Columns kept in memory: everything derivation needs (not sectors, speeds, sources).
@@ -429,7 +429,7 @@ def _stored(column: str, values: np.ndarray) -> np.ndarray:
     """A lap column as stored: the driver number as Python ints (None when unknown)."""
     if column != "driver_number":
         return values
-    return np.array([None if v != v else int(v) for v in values.tolist()], dtype=object)
+    return nullable_ints(values.tolist())
 
 
 def _new_drivers(laps: dict[str, np.ndarray], stored: set[tuple[str, int]]) -> Rows:
