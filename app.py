@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from race import views
 from race.errors import RaceDataError, StoreError
 from race.monitor import sidebar_lines
-from race.presentation import clock_text, sort_classes
+from race.present import views
+from race.present.presentation import clock_text, sort_classes
 from ui import data
 from ui.state import SELECTION_KEY, Selection, get_live_monitor, get_store, settings
 from ui.widgets import background_video, guard, what_to_do

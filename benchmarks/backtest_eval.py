@@ -29,10 +29,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from race.anomalies import IncidentDetector, race_context
-from race.features import FEATURES
-from race.injection import inject_losses
-from race.predict import NextLapModel, predict_features, race_features, training_rows
+from race.models.anomalies import IncidentDetector, race_context
+from race.models.features import FEATURES
+from race.models.injection import inject_losses
+from race.models.predict import NextLapModel, predict_features, race_features, training_rows
 from race.sources.lapfile import parse_lap_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,8 +193,8 @@ def report_anomalies(recalls: pd.DataFrame, green: pd.DataFrame, alerts: pd.Data
 
 
 def report_timings(races: dict[str, dict]) -> None:
-    from race.anomalies import fit_detector
-    from race.predict import fit_model
+    from race.models.anomalies import fit_detector
+    from race.models.predict import fit_model
     names = sorted(races, key=lambda n: len(races[n]["raw"]))
     twenty = names[-20:]
     t = time.perf_counter()
@@ -225,8 +225,8 @@ def live_update_seconds(race: str, model: object, detector: object) -> float:
     import tempfile
 
     from race.importer import import_lap_file
-    from race.live_models import update_race_models
-    from race.model_io import ModelBundle, save_bundle
+    from race.models.live_models import update_race_models
+    from race.models.model_io import ModelBundle, save_bundle
     from race.store import RaceStore
     with tempfile.TemporaryDirectory() as tmp, RaceStore(Path(tmp) / "b.duckdb") as store:
         save_bundle(ModelBundle(model, detector, ["benchmark"]), Path(tmp) / "models")

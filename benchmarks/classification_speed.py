@@ -3,7 +3,7 @@
 Imports the largest real 24 h lap file into a temporary database, then times at seeded
 random race times:
 
-- load + compute: ``race.queries.race_state(store, race_id, t)`` (reads the laps and flag
+- load + compute: ``race.present.queries.race_state(store, race_id, t)`` (reads the laps and flag
   periods from DuckDB, prepares them, computes the order), what one CLI call does in-process;
 - compute only: ``standings_at(prepared, t)`` with the prepared laps reused, what the live
   leaderboard does on every refresh.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from race.analysis.standings import standings_at  # noqa: E402
 from race.importer import import_lap_file  # noqa: E402
-from race.queries import load_prepared, race_state  # noqa: E402
+from race.present.queries import load_prepared, race_state  # noqa: E402
 from race.store import RaceStore  # noqa: E402
 
 TARGET_MS = 50.0

@@ -8,7 +8,7 @@ with Streamlit's AppTest and prints:
   the fragment times itself into ``st.session_state["pw_live_ms"]``;
 - a whole script run (frame + page) per page, cold (new data) and warm;
 - baselines measured in the same run: the fragment with every cache missing (what each
-  refresh would cost without the data-version cache) and ``race.queries.race_state`` alone
+  refresh would cost without the data-version cache) and ``race.present.queries.race_state`` alone
   (the running order recomputed from the database, before any styling).
 
 Targets (issue 3): fragment ≤ 50 ms without new data, ≤ 200 ms with new data; every page
@@ -77,7 +77,7 @@ def main() -> int:
     from streamlit.testing.v1 import AppTest
 
     from race.importer import import_lap_file
-    from race.queries import race_state
+    from race.present.queries import race_state
     from race.store import RaceStore
 
     navigation_only()

@@ -2,7 +2,7 @@
 
 Imports every IMSA lap file of ../shared/realdata that has an official results file beside
 it into a temporary database (or uses ``--db`` as it is), rebuilds the final order with
-``race.queries.race_state`` at the end of the race and compares class position and laps for
+``race.present.queries.race_state`` at the end of the race and compares class position and laps for
 every classified car (a race ending under a red flag is counted back to its last green
 crossing, ``race.analysis.standings.final_order_time_s``). Prints the match rate per race
 and overall, then every mismatch with its reason (time or position penalty, displaced by
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from race.importer import import_lap_file  # noqa: E402
-from race.queries import official_comparison  # noqa: E402
+from race.present.queries import official_comparison  # noqa: E402
 from race.store import RaceStore  # noqa: E402
 
 TARGET = 0.95

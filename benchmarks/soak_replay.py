@@ -7,7 +7,7 @@ Live page would:
 
 - ``--mode apptest`` (default): ``streamlit.testing.v1.AppTest`` reruns of ``app.py`` with
   the replay race selected (the Live page's leaderboard, flag banner and clock);
-- ``--mode queries``: a loop of the ``race.queries``/store calls those pages make.
+- ``--mode queries``: a loop of the ``race.present.queries``/store calls those pages make.
 
 The race is played ``--passes`` times (default 3) into the same database (each pass recreates
 the replay race). Pass 1 is the warm-up: modules load, the race grows from nothing to its
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import pyarrow as pa  # noqa: E402
 
 from race.live.replay import Replay, parse_speed  # noqa: E402
-from race.queries import race_state  # noqa: E402
+from race.present.queries import race_state  # noqa: E402
 from race.store import RaceStore  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "realdata" / "wec" / "2024" / "le-mans-24h" / "laps.csv"

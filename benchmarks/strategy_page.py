@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from race.importer import import_lap_file
-from race.queries import race_state, strategy_history, strategy_laps, strategy_snapshot
+from race.present.queries import race_state, strategy_history, strategy_laps, strategy_snapshot
 from race.store import RaceStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from race import queries, views
-from race.live_models import update_race_models
-from race.presentation import clock_text
+from race.models.live_models import update_race_models
+from race.present import queries, views
+from race.present.presentation import clock_text
 from ui import charts, data, model_charts
 from ui.state import get_store, selection
 from ui.widgets import empty_state, filter_classes, guard, require_race

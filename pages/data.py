@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from race import views
 from race.errors import RaceDataError
 from race.live.replay import parse_speed
 from race.monitor import sidebar_lines
+from race.present import views
 from race.store import EXPORTABLE
 from ui import data
 from ui.state import get_live_monitor, selection

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from race import views
+from race.present import views
 from ui import charts, data
 from ui.state import selection
 from ui.widgets import empty_state, filter_classes, require_race, styled_table

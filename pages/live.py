@@ -7,9 +7,9 @@ import time
 
 import streamlit as st
 
-from race import queries, views
-from race.model_views import mark_alerts
-from race.presentation import class_chips_html, clock_text, flag_banner_html
+from race.present import queries, views
+from race.present.model_views import mark_alerts
+from race.present.presentation import class_chips_html, clock_text, flag_banner_html
 from ui import data
 from ui.state import get_store, selection
 from ui.widgets import filter_classes, guard, require_race, styled_table

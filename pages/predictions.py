@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from race import queries, views
-from race.live_models import update_race_models
+from race.models.live_models import update_race_models
+from race.present import queries, views
 from ui import data, model_charts
 from ui.state import get_store, selection
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table

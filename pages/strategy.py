@@ -1,6 +1,6 @@
 """Strategy: pit windows, stop cost, position after the stop, drive time, finish projection.
 
-Thin page: widgets → ``race.queries.strategy_*`` → render. The engine only uses the laps up
+Thin page: widgets → ``race.present.queries.strategy_*`` → render. The engine only uses the laps up
 to the chosen race time, so an imported race can be looked at as it stood at any moment.
 """
 
@@ -10,8 +10,8 @@ import math
 
 import streamlit as st
 
-from race import views
-from race.presentation import clock_text
+from race.present import views
+from race.present.presentation import clock_text
 from race.strategy import views as strategy_views
 from race.strategy.live import stint_plan, what_if
 from ui import data

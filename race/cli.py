@@ -160,7 +160,7 @@ CLASSIFICATION_FIELDS = ["number", "class", "position", "class_position", "laps"
 
 @command("classification", "running order at any race time", _classification_args)
 def cmd_classification(args: argparse.Namespace) -> int:
-    from race.queries import race_state
+    from race.present.queries import race_state
     if args.at is not None and (args.at < 0 or not math.isfinite(args.at)):
         raise RaceDataError(f"--at must be a race time in seconds ≥ 0, not {args.at}")
     with open_store(args, read_only=True) as store:

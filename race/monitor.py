@@ -230,7 +230,7 @@ class RaceMonitor:
 
     def update_models(self) -> None:
         """Refresh the models' outputs of every followed race that has a race id yet."""
-        from race.live_models import update_race_models  # loads scikit-learn: only when used
+        from race.models.live_models import update_race_models  # loads scikit-learn: only when used
 
         with self._lock:
             race_ids = [t.session.race_id for t in self.tracked.values() if t.session.race_id]

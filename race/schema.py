@@ -165,7 +165,7 @@ LIVE_BACKFILL = Table("live_backfill", (
     ("reason", "VARCHAR"), ("created_at", "TIMESTAMP"),
 ), ("race_id", "number", "lap_number", "reason"))
 
-# Next-lap predictions (race.predict): lap_number is the predicted lap, made at the end of
+# Next-lap predictions (race.models.predict): lap_number is the predicted lap, made at the end of
 # the car's previous lap (made_at_s, race time); actual_s NULL until the lap is done.
 PREDICTIONS = Table("predictions", (
     ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("lap_number", "INTEGER"),
@@ -175,7 +175,7 @@ PREDICTIONS = Table("predictions", (
     ("model_used", "BOOLEAN"), ("model", "VARCHAR"), ("updated_at", "TIMESTAMP"),
 ), ("race_id", "number", "lap_number"))
 
-# Incident alerts (race.anomalies): kind slow lap, spin/off, damage run, slow stop, or the
+# Incident alerts (race.models.anomalies): kind slow lap, spin/off, damage run, slow stop, or the
 # label neutralised; elapsed_s = race time the alert became known (end of the lap).
 ALERTS = Table("alerts", (
     ("race_id", "VARCHAR"), ("number", "VARCHAR"), ("lap_number", "INTEGER"),

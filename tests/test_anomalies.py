@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from race.analysis.laps import derive_laps
-from race.anomalies import IncidentDetector, fit_detector
-from race.injection import BLOCK_LAPS, eligible_laps, inject_losses, write_lap_file
-from race.predict import race_features
+from race.models.anomalies import IncidentDetector, fit_detector
+from race.models.injection import BLOCK_LAPS, eligible_laps, inject_losses, write_lap_file
+from race.models.predict import race_features
 from race.sample import generate_sample_race
 from race.sources.lapfile import parse_lap_file
 from tests.conftest import REALDATA, requires_realdata

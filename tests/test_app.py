@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from race.importer import import_lap_file
-from race.queries import race_state
+from race.present.queries import race_state
 from race.sample import load_sample_race, write_sample_race
 from race.store import RaceStore
 from tests.conftest import REALDATA, ROOT, requires_realdata

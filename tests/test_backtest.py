@@ -53,7 +53,7 @@ def test_backtest_refuses_to_train_on_its_test_race(race_files, tmp_path: Path,
 
 def test_live_update_stores_predictions_and_alerts(race_files, store, tmp_path: Path) -> None:
     from race.importer import import_lap_file
-    from race.live_models import save_trained, update_race_models
+    from race.models.live_models import save_trained, update_race_models
     result = import_lap_file(store, race_files[2])
     empty = tmp_path / "no-models"
     first = update_race_models(store, result.race_id, models_dir=empty, auto_train=False)
@@ -79,8 +79,8 @@ def test_a_model_from_other_versions_is_replaced_by_a_background_retrain(
     import json
 
     from race.importer import import_lap_file
-    from race.live_models import _retrains, save_trained, update_race_models
-    from race.model_io import load_bundle, model_paths
+    from race.models.live_models import _retrains, save_trained, update_race_models
+    from race.models.model_io import load_bundle, model_paths
     live = import_lap_file(store, race_files[2]).race_id
     import_lap_file(store, race_files[1])
     models = tmp_path / "models"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from race.queries import race_state
+from race.present.queries import race_state
 from race.sample import load_sample_race
 from race.store import RaceStore
 from tests.conftest import ROOT
@@ -107,7 +107,7 @@ def page(server: str) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def expected_counts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
-    """Cars per class of the default sample race, from ``race.queries`` on our own copy
+    """Cars per class of the default sample race, from ``race.present.queries`` on our own copy
     (the server holds its database file)."""
     tmp = tmp_path_factory.mktemp("expected")
     with RaceStore(tmp / "race.duckdb") as store:

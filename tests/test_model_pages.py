@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from race.live_models import update_race_models
+from race.models.live_models import update_race_models
 from race.sample import load_sample_race
 from race.store import RaceStore
 from tests.test_app import _navigation_only, assert_clean, run_app  # noqa: F401

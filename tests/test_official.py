@@ -10,7 +10,7 @@ import pandas as pd
 from race.analysis.official import compare_classification
 from race.analysis.standings import final_order_time_s
 from race.importer import import_lap_file
-from race.queries import load_prepared, race_state
+from race.present.queries import load_prepared, race_state
 from race.store import RaceStore
 from tests.lapfixture import render, rows
 

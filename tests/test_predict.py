@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from race.features import ALPHA, FEATURES, TRAFFIC_COUNTS, causal_features
-from race.model_io import (
+from race.models.features import ALPHA, FEATURES, TRAFFIC_COUNTS, causal_features
+from race.models.model_io import (
     ModelBundle,
     ModelVersionError,
     load_bundle,
@@ -18,7 +18,7 @@ from race.model_io import (
     model_paths,
     save_bundle,
 )
-from race.predict import fit_model, predict_features, race_features
+from race.models.predict import fit_model, predict_features, race_features
 from race.sample import generate_sample_race
 from race.sources.lapfile import parse_lap_file
 from tests.conftest import REALDATA, requires_realdata
@@ -146,7 +146,7 @@ def test_model_beats_ewma_and_intervals_cover_on_a_synthetic_race(sample_races,
 
 def test_model_round_trip_and_version_mismatch(tmp_path: Path, sample_races,
                                                sample_model) -> None:
-    from race.anomalies import IncidentDetector
+    from race.models.anomalies import IncidentDetector
     bundle = ModelBundle(sample_model, IncidentDetector.untrained(), ["a", "b"], {"x": 1})
     save_bundle(bundle, tmp_path)
     loaded = load_bundle(tmp_path)
@@ -175,7 +175,7 @@ def test_model_round_trip_and_version_mismatch(tmp_path: Path, sample_races,
 
 
 def test_unreadable_model_file_is_a_clear_error(tmp_path: Path, sample_model) -> None:
-    from race.anomalies import IncidentDetector
+    from race.models.anomalies import IncidentDetector
     save_bundle(ModelBundle(sample_model, IncidentDetector.untrained(), [], {}), tmp_path)
     model_path, _ = model_paths(tmp_path)
     model_path.write_bytes(b"not a pickle")

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from race.importer import import_lap_file
-from race.queries import official_comparison
+from race.present.queries import official_comparison
 from race.store import RaceStore
 from tests.conftest import real_file_id, real_lap_files, requires_realdata
 

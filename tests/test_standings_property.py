@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from race.importer import import_lap_file
-from race.queries import load_prepared, race_state
+from race.present.queries import load_prepared, race_state
 from race.store import RaceStore
 from tests.conftest import REALDATA, real_file_id, requires_realdata
 from tests.lapfixture import fmt, render

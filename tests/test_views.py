@@ -1,4 +1,5 @@
-"""What the pages show, without Streamlit: ``race.views`` and ``race.presentation``."""
+"""What the pages show, without Streamlit: ``race.present.views`` and
+``race.present.presentation``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from race import views
 from race.analysis.standings import standings_at
 from race.errors import NotFoundError
-from race.presentation import (
+from race.present import views
+from race.present.presentation import (
     class_chips_html,
     class_colour,
     flag_banner_html,
@@ -25,7 +26,7 @@ from race.presentation import (
     sort_classes,
     table_css,
 )
-from race.queries import load_prepared, race_state
+from race.present.queries import load_prepared, race_state
 from race.sample import load_sample_race, write_sample_race
 from race.store import RaceStore
 from tests.conftest import ROOT
@@ -41,7 +42,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_race_package_never_imports_streamlit() -> None:
-    code = ("import sys, race.views, race.presentation, race.queries; "
+    code = ("import sys, race.present.views, race.present.presentation, race.present.queries; "
             "sys.exit('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

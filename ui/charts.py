@@ -1,7 +1,7 @@
 """Plotly figures of the dashboard (pure functions of DataFrames; no Streamlit calls).
 
 Race time is on the x axis in hours so flag periods can be shaded; colours come from
-``race.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top.
+``race.present.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top.
 Plotly renders labels and hover text as HTML: names and numbers from files are escaped.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from race.presentation import (
+from race.present.presentation import (
     CAR_PALETTE,
     class_colour,
     driver_colour,
@@ -74,7 +74,7 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
     """Lap time against race time for ``numbers``: in-laps ▼, driver changes ★, periods shaded.
 
     Args:
-        laps: laps of the selected cars (``race.views.LAP_CHART_COLUMNS``).
+        laps: laps of the selected cars (``race.present.views.LAP_CHART_COLUMNS``).
         periods: the race's flag periods.
         y_range: (low, high) in seconds, or None to show every lap.
     """

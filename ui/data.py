@@ -22,9 +22,9 @@ import threading
 import pandas as pd
 import streamlit as st
 
-from race import queries, views
 from race.analysis.standings import PreparedLaps
-from race.queries import load_prepared, race_state
+from race.present import queries, views
+from race.present.queries import load_prepared, race_state
 from ui.state import get_store
 
 

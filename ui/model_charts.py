@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from race.presentation import escape, lap_time_text
+from race.present.presentation import escape, lap_time_text
 
 BAND = "rgba(99, 110, 250, 0.18)"
 MODEL = "#636efa"

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from race.errors import NotFoundError, ParseError, RaceDataError, StoreError
-from race.presentation import clock_text, lap_time_text, percent_text, table_css
+from race.present.presentation import clock_text, lap_time_text, percent_text, table_css
 from ui.state import Selection
 
 log = logging.getLogger(__name__)

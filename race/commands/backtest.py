@@ -2,7 +2,7 @@
 
 The models are trained on ``--train`` lap files, then the ``--test`` race is replayed: at the
 end of lap n of a car only the crossings (of all cars) up to that instant are used
-(``race.features``). This is the only way accuracy is claimed (ML.md §4).
+(``race.models.features``). This is the only way accuracy is claimed (ML.md §4).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.mode == "strategy":  # the strategy engine learns from history, not a model bundle
         from race.strategy.backtest import cli_strategy
         return cli_strategy(lap_files_in(args.train), Path(args.test), Path(args.out))
-    from race.live_models import train_bundle
-    from race.predict import predict_features, race_features
+    from race.models.live_models import train_bundle
+    from race.models.predict import predict_features, race_features
 
     started = time.perf_counter()
     train, test_laps, test = _load(args)
@@ -88,7 +88,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def print_predict_summary(predictions: pd.DataFrame) -> None:
     """Per class on S_clean: n, MAE model, MAE EWMA, MAE last lap, skill, 80 % coverage."""
-    from race.predict import summarise
+    from race.models.predict import summarise
     table = summarise(predictions)
     print(f"{'class':<12}{'n':>7}{'MAE model':>11}{'MAE EWMA':>10}{'MAE last':>10}"
           f"{'skill':>8}{'cover80':>9}{'green n':>9}{'green model':>13}{'green EWMA':>12}")

@@ -20,7 +20,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train the lap-time predictor and incident detector on stored races",
          _train_args)
 def cmd_train(args: argparse.Namespace) -> int:
-    from race.live_models import save_trained
+    from race.models.live_models import save_trained
     models = Path(args.models) if args.models else Settings.from_env().models_dir
     with open_store(args, read_only=True) as store:
         bundle = save_trained(store, models, exclude=tuple(args.exclude))

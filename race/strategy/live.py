@@ -91,7 +91,7 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
 
     Args:
         laps: derived laps of the race (stored ``laps`` table), sorted by car then lap.
-        history: past races (``race.queries.strategy_history``).
+        history: past races (``race.present.queries.strategy_history``).
         track: ``tracks.track_key``; series: ``WEC``/``IMSA``; end_s: scheduled end (s).
         draws: Monte Carlo draws for the rejoin projections.
         ratings: FIA rating per (number, driver_number), for drive-time rules.

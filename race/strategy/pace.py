@@ -3,7 +3,7 @@
 EWMA (α = 0.3) over the clean laps of the current stint; a clean lap enters it only if it is
 ≤ 1.07 × the median of the car's earlier clean laps in the race. Until the stint has a few
 EWMA laps the pace falls back to the median of the car's last accepted clean laps, then to
-the class median. A lap-time predictor (``race.predict``) can replace ``pace_s`` row for row:
+the class median. A lap-time predictor (``race.models.predict``) can replace ``pace_s`` row for row:
 the projections only read the ``pace_s`` column.
 """
 

@@ -1,4 +1,4 @@
-"""Stored race → strategy engine inputs (the read side used by ``race.queries``)."""
+"""Stored race → strategy engine inputs (the read side used by ``race.present.queries``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """What each dashboard page shows, as plain DataFrames: leaderboard rows, chart data, tables.
 
 UI-free (no Streamlit) and no SQL: rows come from ``race.store`` read methods and
-``race.queries``; the analysis itself lives in ``race.analysis``. Times stay numeric (seconds)
-so tables sort correctly; ``race.presentation`` turns them into text when displayed.
+``race.present.queries``; the analysis itself lives in ``race.analysis``. Times stay numeric
+(seconds) so tables sort correctly; ``race.present.presentation`` turns them into text
+when displayed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from race.errors import NotFoundError, RaceDataError
-from race.presentation import class_sort_key, gap_text, lap_time_text, sector_text
+from race.present.presentation import class_sort_key, gap_text, lap_time_text, sector_text
 from race.store import RaceStore
 
 log = logging.getLogger(__name__)

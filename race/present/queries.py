@@ -67,10 +67,10 @@ def official_comparison(store: RaceStore, race_id: str) -> pd.DataFrame:
     return compare_classification(official, final)
 
 
-# -- model outputs (race.predict / race.anomalies, stored by race.live_models) -------------
+# -- model outputs (race.models.predict / .anomalies, stored by race.models.live_models) --
 def prediction_overview(store: RaceStore, race_id: str):
     """Stored next-lap predictions of a race shaped for the Predictions page."""
-    from race.model_views import prediction_overview as shape
+    from race.present.model_views import prediction_overview as shape
     return shape(store.predictions(race_id))
 
 
@@ -81,8 +81,8 @@ def alert_feed(store: RaceStore, race_id: str, limit: int = 500) -> pd.DataFrame
 
 def fresh_alert_numbers(store: RaceStore, race_id: str, at_s: float) -> set[str]:
     """Cars with an alert in the last 10 minutes of race time before ``at_s`` (the "!")."""
-    from race.model_views import FRESH_ALERT_S
-    from race.model_views import fresh_alert_numbers as fresh
+    from race.present.model_views import FRESH_ALERT_S
+    from race.present.model_views import fresh_alert_numbers as fresh
     return fresh(store.alerts(race_id, since_s=at_s - FRESH_ALERT_S), at_s)
 
 

@@ -3,8 +3,8 @@
 At the end of lap n of a car (only crossings up to that instant exist) the model predicts lap
 n+1 as ``base × (1 + r̂)``: ``base`` is the car's EWMA of clean stint laps (ML.md §1) and r̂ a
 gradient-boosted tree's median of the relative residual given causal features
-(``race.features``): multi-class traffic, recent laps and sectors vs the EWMA, class and field
-trend, stint and restart state. Trees cannot extrapolate, so they only predict the residual,
+(``race.models.features``): multi-class traffic, recent laps and sectors vs the EWMA, class and
+field trend, stint and restart state. Trees cannot extrapolate, so they only predict the residual,
 and only where ML.md's S_clean situation holds at prediction time (origin lap clean, ≥ 5 laps
 in the EWMA); elsewhere the prediction is the EWMA itself (or the car's last pace).
 
@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from race.features import FEATURES, MIN_EWMA_LAPS, add_targets, causal_features
+from race.models.features import FEATURES, MIN_EWMA_LAPS, add_targets, causal_features
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class NextLapModel(BaseEstimator, RegressorMixin):
         """Fit on S_clean rows.
 
         Args:
-            X: feature frame (columns of ``race.features.FEATURES``).
+            X: feature frame (columns of ``race.models.features.FEATURES``).
             y: next lap / base − 1.
             y_next5: mean of the next 5 clean laps / base − 1 (NaN where fewer remain).
         """
@@ -122,7 +122,7 @@ def training_rows(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def race_features(laps: pd.DataFrame) -> pd.DataFrame:
-    """Causal features and scoring targets of one race (``race.features``)."""
+    """Causal features and scoring targets of one race (``race.models.features``)."""
     return add_targets(causal_features(laps))
 
 

@@ -208,7 +208,7 @@ def class_chips_html(counts: dict[str, int]) -> str:
 def table_css(board: pd.DataFrame, shown: list[str], focus: str | None) -> pd.DataFrame:
     """CSS for every shown cell of a table with ``number`` and ``class`` columns.
 
-    Used for the leaderboard (``race.views.leaderboard``) and every per-car table: car
+    Used for the leaderboard (``race.present.views.leaderboard``) and every per-car table: car
     number and class in the class colour, last lap purple (fastest of the session so far) or
     green (the car's best so far), status coloured, the focus car's row highlighted.
     Built with NumPy: it runs on every live refresh.

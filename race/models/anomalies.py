@@ -58,7 +58,7 @@ def _class_rolling_median(values: np.ndarray, cls: np.ndarray, t: pd.DatetimeInd
 
 def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
                      own_laps: int = OWN_LAPS) -> pd.DataFrame:
-    """Per-lap context of ``race.features.causal_features`` output, causal, in its row order.
+    """Per-lap context of ``race.models.features.causal_features`` output, causal, in its row order.
 
     Adds ``class_median_s``, ``loss_lap_s`` (lap loss vs class at that moment, against the
     car's own recent relative pace), ``loss_sector_s`` and ``sector`` (the worst sector),
@@ -196,7 +196,7 @@ class IncidentDetector(BaseEstimator):
         """Alerts of one race, each known at the end of its lap (``ALERT_COLUMNS``).
 
         Args:
-            feats: ``race.features.causal_features`` of the race.
+            feats: ``race.models.features.causal_features`` of the race.
             ctx: its ``context_features`` when already computed.
         """
         check_is_fitted(self, "threshold_s_")

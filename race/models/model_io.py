@@ -24,7 +24,7 @@ import pandas as pd
 import sklearn
 
 from race.errors import RaceDataError
-from race.features import FEATURES
+from race.models.features import FEATURES
 
 log = logging.getLogger(__name__)
 

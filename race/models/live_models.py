@@ -3,9 +3,9 @@
 ``update_race_models(store, race_id)`` is what the scheduler calls (race.monitor): UI-free,
 it starts once the leader has 10 laps, recomputes every 5 leader laps and writes the race's
 ``predictions`` and ``alerts`` tables in one transaction. The whole race is replayed causally
-each time (``race.features``), so what is stored for past laps is exactly what was predictable
-then. Without a trained model it stores EWMA-baseline predictions and rule-only alerts and
-says so (``model`` column ``ewma-baseline``); ``train_from_store`` (``python -m race train``)
+each time (``race.models.features``), so what is stored for past laps is exactly what was
+predictable then. Without a trained model it stores EWMA-baseline predictions and rule-only alerts
+and says so (``model`` column ``ewma-baseline``); ``train_from_store`` (``python -m race train``)
 makes the model.
 """
 
@@ -19,11 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from race.anomalies import IncidentDetector, fit_detector
 from race.errors import RaceDataError
-from race.features import BASE_COLUMNS
-from race.model_io import ModelBundle, ModelVersionError, load_bundle, model_paths, save_bundle
-from race.predict import fit_model, predict_features, race_features, summarise
+from race.models.anomalies import IncidentDetector, fit_detector
+from race.models.features import BASE_COLUMNS
+from race.models.model_io import (
+    ModelBundle,
+    ModelVersionError,
+    load_bundle,
+    model_paths,
+    save_bundle,
+)
+from race.models.predict import fit_model, predict_features, race_features, summarise
 from race.settings import Settings
 from race.store import RaceStore
 
