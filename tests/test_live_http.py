@@ -161,7 +161,7 @@ def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) ->
 REAL_SEGMENTS = {
     # (race, layout, end of the segment in s, poll step in s)
     "imsa": ("imsa/2021/14-lime-rock-park", "imsa", None, 15.0),
-    "imsa-2026": ("imsa/2021/14-lime-rock-park", "imsa-2026", None, 15.0),
+    "imsa-2026": ("imsa/2024/08-weathertech-raceway-laguna-seca", "imsa-2026", None, 15.0),
     "wec-current": ("wec/2025/cota-6h", "wec-current", 5400.0, 15.0),
     "wec-2017": ("wec/2024/fuji-6h", "wec-2017", 5400.0, 15.0),
 }

@@ -37,6 +37,7 @@ CODE_BY_FLAG = {"GF": 1, "FCY": 2, "SF": 2, "RF": 3, "FF": 4}
 _JSONP = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*$", re.S)
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?\s*$")
 _TO_GO_PREFIX = re.compile(r"^\s*time\s+to\s+go\s*:?\s*", re.I)
+_ZERO_CLOCK = re.compile(r"^\s*0+(?::0+){0,2}(?:\.0+)?\s*$")
 _COMPLETE = re.compile(r"^\s*session\s+complete", re.I)
 # Windows-1252's characters for the bytes 0x80-0x9F (UTF-8 continuation bytes read as
 # Windows-1252 show as these; read as Latin-1 they stay U+0080-U+009F).
@@ -139,6 +140,8 @@ def time_of_day_ms(text: object) -> int | None:
 def _clock_s(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, str) and _ZERO_CLOCK.match(value):
+        return 0.0  # time up (the lap-time parser reads a zero as "no time")
     ms = times_ms([value])[0] if isinstance(value, str) else None
     return ms / 1000.0 if ms is not None else None
 
