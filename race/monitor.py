@@ -35,7 +35,7 @@ from race.errors import ParseError, RaceDataError
 from race.importer import RaceMeta
 from race.live.replay import Replay, replay_in_thread
 from race.live.session import SOURCES, LiveConfig, LiveSession, PollResult
-from race.settings import PROJECT_ROOT
+from race.settings import DEFAULT_FEEDS, PROJECT_ROOT
 from race.sources.fetch import Fetcher
 from race.store import RaceStore
 
@@ -127,13 +127,16 @@ def parse_calendar(text: str, source: str = "calendar") -> list[CalendarEntry]:
         if feed not in SOURCES:
             raise ParseError(f"source {row['source']!r} is not wec or imsa", source=source,
                              line=number, field="source")
-        if not row["feed_url"].startswith(("http://", "https://")):
+        feed_url, flag_url = row["feed_url"], row.get("flag_url") or None
+        if not feed_url:  # the source's default feed (IMSA: the CDN host, with RaceData)
+            feed_url, flag_url = DEFAULT_FEEDS[feed][0], flag_url or DEFAULT_FEEDS[feed][1]
+        if not feed_url.startswith(("http://", "https://")):
             raise ParseError(f"feed_url {row['feed_url']!r} is not an http(s) URL",
                              source=source, line=number, field="feed_url")
         entries.append(CalendarEntry(
             series=row["series"].upper(), season=season, event=row["event"],
             track=row["track"], start_utc=start, duration_s=hours * 3600, source=feed,
-            feed_url=row["feed_url"], flag_url=row.get("flag_url") or None,
+            feed_url=feed_url, flag_url=flag_url,
             session=row.get("session") or "Race"))
     return sorted(entries, key=lambda e: e.start_utc)
 

@@ -8,6 +8,14 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_ROOT / "data" / "race.duckdb"
+# Default live feeds (DATA.md §5); hosts move between seasons: the calendar can name others.
+# IMSA live scoring has been served from this CDN host (not scoring.imsa.com) since 2026.
+IMSA_FEED_HOST = "dcqsrdkhg933g.cloudfront.net"
+IMSA_RESULTS_URL = f"https://{IMSA_FEED_HOST}/RaceResults_JSONP.json?callback=jsonpRaceResults"
+IMSA_RACE_DATA_URL = f"https://{IMSA_FEED_HOST}/RaceData_JSONP.json?callback=jsonpRaceData"
+WEC_FEED_URL = "https://storage.googleapis.com/ecm-prod/live/WEC/data.json"
+DEFAULT_FEEDS: dict[str, tuple[str, str | None]] = {
+    "imsa": (IMSA_RESULTS_URL, IMSA_RACE_DATA_URL), "wec": (WEC_FEED_URL, None)}
 
 
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
@@ -25,14 +25,24 @@ from race.sources.replay import FeedBuilder
 from tests.lapfixture import fmt, render
 
 FEED_PATHS = {"imsa": ("/imsa/RaceResults_JSONP.json", "/imsa/RaceData_JSONP.json"),
+              "imsa-2026": ("/RaceResults_JSONP.json", "/RaceData_JSONP.json"),
               "wec-2017": ("/wec/__data.json", None), "wec-current": ("/wec/data.json", None)}
+# What the IMSA CDN's origin expects (the official page's headers); the caching server refuses
+# a request without them.
+IMSA_HEADERS = {"Referer": "https://www.imsa.com/scoring/", "Origin": "https://www.imsa.com"}
+# Names with accents for the runs that check mojibake repair (2026 IMSA layout).
+ACCENTED = ("André Négrão", "Jörg Müller", "Sébastien Bourdais", "João Barbosa",
+            "Łukasz Wiśniewski", "Nicolás Varrone", "Renée Ørsted", "Ægir Þórsson")
 
 
 # -- a synthetic race ------------------------------------------------------------------------
-def synthetic_rows(seed: int = 3, cars: int = 8, minutes: float = 40.0) -> list[dict]:
+def synthetic_rows(seed: int = 3, cars: int = 8, minutes: float = 40.0,
+                   accents: bool = False) -> list[dict]:
     """An official-format race: two classes, pit stops with driver changes (B on the in-lap,
     PIT_TIME on the out-lap), a pit-lane start, a retirement in the pits, one full-course
-    yellow seen by every car, and the chequered flag from the leader's finish."""
+    yellow seen by every car, and the chequered flag from the leader's finish.
+
+    ``accents``: each car's first driver has a name with non-ASCII letters (``ACCENTED``)."""
     rng = random.Random(seed)
     finish_ms = int(minutes * 60_000)
     fcy = (int(finish_ms * 0.40), int(finish_ms * 0.48))
@@ -40,8 +50,9 @@ def synthetic_rows(seed: int = 3, cars: int = 8, minutes: float = 40.0) -> list[
     for i in range(cars):
         cls = "GTP" if i < cars // 2 else "GTD"
         base = (62_000 if cls == "GTP" else 68_000) + 250 * i
+        first = f"{ACCENTED[i % len(ACCENTED)]} {i}" if accents else f"Driver {i}A"
         entries.append((str(i * 7 + 2) if i != 3 else "03", cls, base,
-                        (f"Driver {i}A", f"Driver {i}B")))
+                        (first, f"Driver {i}B")))
     crossings: dict[str, list[dict]] = {}
     for i, (number, cls, base, drivers) in enumerate(entries):
         laps, elapsed, lap, driver = [], 0, 0, 1
@@ -124,6 +135,13 @@ class FeedState:
     stale_back_s: float = 40.0
     script: list[float] | None = None  # race time of each successive main-feed request
     script_index: int = 0
+    # The CDN in front (``CachingFeedServer``): the first answer to a URL (path + query) is
+    # kept and handed to every repeat of it; only a new URL reaches the origin (and its
+    # faults). ``required_headers`` must come with every request (else 403).
+    cdn_cache: dict[str, bytes] | None = None
+    required_headers: dict[str, str] = field(default_factory=dict)
+    cdn_hits: int = 0
+    urls: list[str] = field(default_factory=list)  # path + query of every request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_fault(self, path: str, *faults: str) -> None:
@@ -151,6 +169,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         path = urlparse(self.path).path
+        with state.lock:
+            state.urls.append(self.path)
+            wrong = {k: self.headers.get(k) for k, v in state.required_headers.items()
+                     if self.headers.get(k) != v}
+            cached = state.cdn_cache.get(self.path) if state.cdn_cache is not None else None
+            if wrong or cached is not None:
+                state.requests.append((path, "forbidden" if wrong else "cdn-hit",
+                                       dict(self.headers)))
+                state.cdn_hits += cached is not None and not wrong
+        if wrong:
+            self.send_error(403, f"missing or wrong header(s) {sorted(wrong)}")
+            return
+        if cached is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/javascript")
+            self.send_header("Content-Length", str(len(cached)))
+            self.send_header("X-Cache", "Hit from cloudfront")
+            self.end_headers()
+            self.wfile.write(cached)
+            return
         with state.lock:
             queue = state.faults.get(path)
             fault = queue.popleft() if queue else None
@@ -192,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "truncated":  # a complete HTTP answer whose JSON is cut short
             body = body[: len(body) // 2]
+        if state.cdn_cache is not None and fault != "short-read":
+            with state.lock:  # the CDN keeps what the origin answered for this URL
+                state.cdn_cache[self.path] = body
         self.send_response(200)
         self.send_header("Content-Type", "text/html" if path.endswith("/") else
                          "application/json")
@@ -231,6 +272,31 @@ class FeedServer(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
+
+
+class CachingFeedServer(FeedServer):
+    """The feed server behind a CDN as IMSA's 2026 host is: a repeated URL (same path and
+    query) gets the body first served for it, whatever the origin shows now; only a fresh
+    cache-buster (``_=<ms>``) reaches the origin. Requests without the official page's
+    Referer/Origin are refused (403)."""
+
+    def __init__(self, state: FeedState,
+                 required_headers: dict[str, str] | None = None) -> None:
+        state.cdn_cache = {} if state.cdn_cache is None else state.cdn_cache
+        state.required_headers = dict(IMSA_HEADERS if required_headers is None
+                                      else required_headers)
+        super().__init__(state)
+
+
+def cache_busters(state: FeedState, path: str) -> list[str | None]:
+    """The ``_`` query value of every request of ``path`` the server saw, in order (None
+    when the request had none)."""
+    out: list[str | None] = []
+    for url in state.urls:
+        parts = urlparse(url)
+        if parts.path == path:
+            out.append(parse_qs(parts.query).get("_", [None])[-1])
+    return out
 
 
 # -- driving and checking --------------------------------------------------------------------

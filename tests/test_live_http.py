@@ -1,7 +1,8 @@
 """Live ingestion over real HTTP (127.0.0.1) with injected faults: every lap exactly once
 with its exact time, the flag periods, the pit stops and the final order of the official
-file — for the IMSA, WEC 2017–2021 and current WEC layouts, on a synthetic race of ours and
-(when ../shared/realdata is present) on real races."""
+file — for the IMSA (before 2026 and 2026, behind a caching CDN), WEC 2017–2021 and current
+WEC layouts, on a synthetic race of ours and (when ../shared/realdata is present) on real
+races."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ from race.store import RaceStore
 from tests.conftest import REALDATA, requires_realdata
 from tests.live_helpers import (
     FEED_PATHS,
+    CachingFeedServer,
     FeedServer,
     FeedState,
     assert_matches_official,
+    cache_busters,
     flag_windows,
     official_frames,
     poll_times,
     synthetic_lap_file,
 )
 
-LAYOUTS = ("imsa", "wec-2017", "wec-current")
+LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current")
+CALLBACKS = {"imsa-2026": ("?callback=jsonpRaceResults", "?callback=jsonpRaceData")}
 # One poll in every few gets a fault; faults that make a whole poll fail are injected on
 # extra polls between two good ones, as a flaky network would (the race clock moves on).
 RECOVERED = ("500", "timeout", "reset", "short-read")  # the retry gets the payload
@@ -43,11 +47,15 @@ def run_feed(store: RaceStore, frames: dict, layout: str, *, step_s: float = 10.
     end = builder.end_s + 30 if end_s is None else end_s
     state = FeedState(builder=builder, layout=layout, timeout_sleep_s=0.5)
     main, flag = FEED_PATHS[layout]
+    main_query, flag_query = CALLBACKS.get(layout, ("", ""))
     statuses: dict[str, int] = {}
-    with FeedServer(state) as server:
-        source = "imsa" if layout == "imsa" else "wec"
+    # IMSA 2026: the feed sits behind a CDN that answers a repeated URL from its cache
+    server_class = CachingFeedServer if layout == "imsa-2026" else FeedServer
+    with server_class(state) as server:
+        source = "imsa" if layout.startswith("imsa") else "wec"
         session = LiveSession(store, LiveConfig(
-            source=source, url=server.url(main), flag_url=server.url(flag) if flag else None,
+            source=source, url=server.url(main) + main_query,
+            flag_url=server.url(flag) + flag_query if flag else None,
             race_id=f"live-{layout}"), fetcher=_fetcher(), recorder=recorder)
         times = poll_times(builder, step_s, end)
         for i, t in enumerate(times):
@@ -79,14 +87,40 @@ def run_feed(store: RaceStore, frames: dict, layout: str, *, step_s: float = 10.
         # the same payload again: answered 304 (conditional request) or skipped
         result = session.poll_once()
         assert result.status in ("unchanged", "duplicate")
+    if layout == "imsa-2026":
+        check_cdn_requests(state, (main, flag))
     return {"session": session, "statuses": statuses, "polls": len(times),
             "requests": len(state.requests), "end": end,
-            "windows": flag_windows(builder, times)}
+            "windows": flag_windows(builder, times), "cdn_hits": state.cdn_hits}
+
+
+def check_cdn_requests(state: FeedState, paths: tuple[str, ...]) -> None:
+    """Every request to the CDN had the official page's headers, no-cache headers and a
+    cache-buster never sent before on that path (retries included): none was a cache hit."""
+    assert not any(kind == "forbidden" for _, kind, _ in state.requests)
+    assert state.cdn_hits == 0
+    for _, _, headers in state.requests:
+        assert headers.get("Cache-Control") == "no-cache" and headers.get("Pragma") == "no-cache"
+    for path in paths:
+        busters = cache_busters(state, path)
+        assert busters and None not in busters
+        assert len(set(busters)) == len(busters)
+        assert [int(b) for b in busters] == sorted(int(b) for b in busters)
+
+
+def assert_names_repaired(store: RaceStore, race_id: str) -> None:
+    """No stored text carries the 2026 feed's mojibake ("Ã©" for "é")."""
+    laps = store.table("laps", race_id)
+    cars = store.table("cars", race_id)
+    values = [*laps["driver_name"], *laps["class"], *laps["team"],
+              *(v for column in cars for v in cars[column])]
+    texts = [v for v in values if isinstance(v, str)]
+    assert texts and not [t for t in texts if "Ã" in t or "Â" in t]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_synthetic_race_with_faults(store: RaceStore, layout: str) -> None:
-    frames = official_frames(synthetic_lap_file())
+    frames = official_frames(synthetic_lap_file(accents=layout == "imsa-2026"))
     run = run_feed(store, frames, layout)
     figures = assert_matches_official(store, f"live-{layout}", frames, pit_tolerance_s=12.0,
                                       windows=run["windows"])
@@ -98,6 +132,10 @@ def test_synthetic_race_with_faults(store: RaceStore, layout: str) -> None:
     log = store.ingest_log()
     assert {"fetch-error", "bad-payload", "stale"} <= set(log["status"])
     assert figures["laps"] == 257 and figures["stops"] == 20
+    if layout == "imsa-2026":  # the accented names arrived mojibaked and were repaired
+        assert_names_repaired(store, f"live-{layout}")
+        names = set(store.table("laps", f"live-{layout}")["driver_name"])
+        assert {"André Négrão 0", "Jörg Müller 1", "Łukasz Wiśniewski 4"} <= names
 
 
 def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) -> None:
@@ -123,6 +161,7 @@ def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) ->
 REAL_SEGMENTS = {
     # (race, layout, end of the segment in s, poll step in s)
     "imsa": ("imsa/2021/14-lime-rock-park", "imsa", None, 15.0),
+    "imsa-2026": ("imsa/2024/08-weathertech-raceway-laguna-seca", "imsa-2026", None, 15.0),
     "wec-current": ("wec/2025/cota-6h", "wec-current", 5400.0, 15.0),
     "wec-2017": ("wec/2024/fuji-6h", "wec-2017", 5400.0, 15.0),
 }
@@ -140,5 +179,7 @@ def test_real_race_with_faults(store: RaceStore, name: str) -> None:
     run = run_feed(store, frames, layout, step_s=step, end_s=end)
     figures = assert_matches_official(store, f"live-{layout}", frames, end_s=run["end"],
                                       pit_tolerance_s=step + 2, windows=run["windows"])
+    if layout == "imsa-2026":
+        assert_names_repaired(store, f"live-{layout}")
     print(f"\n{race} [{layout}] {run['polls']} polls, {run['requests']} requests, "
           f"statuses {run['statuses']}, {figures}")

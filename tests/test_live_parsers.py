@@ -12,11 +12,15 @@ from race.errors import ParseError, ValidationError
 from race.live.session import LiveConfig, LiveSession
 from race.sources.feed import CarState, FeedSnapshot, times_ms, validate_snapshot
 from race.sources.imsa_live import (
+    in_pit,
+    is_placeholder_row,
     parse_imsa,
     parse_race_data,
     parse_race_results,
+    repair_mojibake,
     strip_jsonp,
     time_of_day_ms,
+    time_to_go,
 )
 from race.sources.replay import FeedBuilder
 from race.sources.wec_live import parse_wec, wec_flag
@@ -68,6 +72,113 @@ def test_imsa_payload(builder: FeedBuilder) -> None:
             assert car.last_lap_ms == round(r["last_s"] * 1000)
     assert snap.flag == builder.flag(t) and snap.event == "Parser Test"
     assert snap.remaining_s == pytest.approx(builder.duration_s - t, abs=1)
+
+
+def _mojibake(text: str) -> str:
+    return text.encode("utf-8").decode("latin-1")
+
+
+def _results(*rows: dict, **top: object) -> str:
+    return "jsonpRaceResults(" + json.dumps({"S": "Race", "E": "Test", "T": "Track",
+                                              "DT": "14:00:00", **top, "B": list(rows)}) + ");"
+
+
+def _row(number: str = "7", **kw: object) -> dict:
+    return {"A": 1, "N": number, "C": "GTP", "F": "Driver", "V": "Car", "L": 12,
+            "LL": "1:10.000", "BL": "1:09.500", "P": 0, "PS": 1, "PIC": 1, **kw}
+
+
+def test_imsa_2026_payload_as_the_cdn_serves_it(builder: FeedBuilder) -> None:
+    """The 2026 layout of the same instant parses to the same cars as the older one: bool
+    ``P``, the prefixed time to go, repaired names, transponder rows dropped."""
+    t = 1500.0
+    old = parse_imsa(*builder.payloads(t, "imsa").values())
+    payloads = builder.payloads(t, "imsa-2026")
+    raw = strip_jsonp(payloads["main"])
+    assert any(isinstance(r.get("P"), bool) for r in raw["B"])
+    assert sum(str(r["N"]).startswith("Tx") for r in raw["B"]) == 3
+    assert b"Time to go: " in payloads["flag"]
+    new = parse_imsa(payloads["main"], payloads["flag"])
+    assert (new.layout, old.layout) == ("imsa-2026", "imsa")
+    assert new.cars == old.cars
+    assert (new.flag, new.remaining_s, new.event) == (old.flag, old.remaining_s, old.event)
+    after = parse_imsa(*builder.payloads(builder.end_s + 5, "imsa-2026").values())
+    assert after.remaining_s == 0 and after.flag == "FF"
+
+
+def test_imsa_pit_flag_as_bool_int_or_text() -> None:
+    for value, expected in ((True, True), (False, False), (1, True), (0, False),
+                            ("1", True), ("0", False), (" 1 ", True), ("true", True),
+                            ("False", False), (None, False), ("", False), (2, False)):
+        assert in_pit(value) is expected, value
+    rows = [_row(str(n), P=p, A=n) for n, p in enumerate((True, False, 1, 0, "1", "0"), 1)]
+    snap = parse_race_results(_results(*rows))
+    assert [c.in_pit for c in snap.cars] == [True, False, True, False, True, False]
+    assert snap.layout == "imsa-2026"  # a JSON boolean P is the 2026 feed
+    assert parse_race_results(_results(_row(P=1))).layout == "imsa"
+
+
+def test_imsa_time_to_go_t_then_b_with_or_without_prefix() -> None:
+    assert time_to_go("Time to go: 01:23:45") == (5025.0, False, True)
+    assert time_to_go("time to go:0:05:00") == (300.0, False, True)
+    assert time_to_go("00:10:00") == (600.0, False, False)
+    assert time_to_go("Session Complete") == (0.0, True, True)
+    assert time_to_go("0:00:00") == (0.0, False, False)  # time up: the race still runs
+    assert time_to_go("--:--:--") == (None, False, False) and time_to_go(None)[0] is None
+    both = parse_race_data('jsonpRaceData({"C": 1, "T": "Time to go: 0:20:00", '
+                           '"B": "0:30:00"});')
+    assert both.time_to_go_s == 1200 and both.flag == "GF" and both.layout == "imsa-2026"
+    assert parse_race_data('{"C": 1, "T": "", "B": "0:30:00"}').time_to_go_s == 1800
+    assert parse_race_data('{"C": 1, "B": "Time to go: 0:30:00"}').time_to_go_s == 1800
+    assert parse_race_data('{"C": 2, "T": "nonsense"}').time_to_go_s is None
+
+
+def test_imsa_session_complete_is_finished() -> None:
+    done = parse_race_data('jsonpRaceData({"T": "Session Complete"});')
+    assert done.finished and done.time_to_go_s == 0 and done.flag == "FF"
+    # a flag code says what it says (a race ending under red stays red)
+    assert parse_race_data('{"C": 3, "T": "Session Complete"}').flag == "RF"
+    assert parse_race_data('{"C": 4, "B": "Session Complete"}').flag == "FF"
+    snap = parse_imsa(_results(_row()), '{"T": "Session Complete"}')
+    assert snap.remaining_s == 0 and snap.flag == "FF" and snap.layout == "imsa-2026"
+
+
+def test_mojibake_repaired_only_when_it_round_trips() -> None:
+    assert repair_mojibake("AndrÃ© NEGRÃƒO") == "André NEGRÃO"  # read as Windows-1252
+    for name in ("André Négrão", "Jörg Müller", "Álvaro Parente", "Renée Ørsted",
+                 "Łukasz Wiśniewski", "Nicolás Varrone", "Pietro Fittipaldi"):
+        assert repair_mojibake(_mojibake(name)) == name  # read as Latin-1
+        assert repair_mojibake(name) == name  # real non-ASCII text is never changed
+    assert repair_mojibake(_mojibake(_mojibake("Sébastien"))) == "Sébastien"
+    for text in ("Müller", "São Paulo", "Łukasz", "Ægir Þórsson", "Team © 2026", "", None,
+                 "plain ASCII", "Ã alone", "price 5 €"):
+        assert repair_mojibake(text) == text
+
+
+def test_imsa_mojibake_repaired_in_every_text_field() -> None:
+    row = _row(F=_mojibake("André Négrão"), V=_mojibake("Škoda Façade"), C=_mojibake("GTÉ"),
+               T=_mojibake("Équipe Müller"), S=_mojibake("Arrêt"), D="--.---")
+    snap = parse_race_results(_results(row, E=_mojibake("Gran Premio de México"),
+                                       S=_mojibake("Carrera – Race"),
+                                       T=_mojibake("Autódromo Hermanos Rodríguez")))
+    car = snap.cars[0]
+    assert (car.driver, car.vehicle, car.car_class, car.team, car.state) == (
+        "André Négrão", "Škoda Façade", "GTÉ", "Équipe Müller", "Arrêt")
+    assert snap.event == "Gran Premio de México" and snap.session == "Carrera – Race"
+    assert snap.track == "Autódromo Hermanos Rodríguez"
+    real = parse_race_results(_results(_row(F="Jörg Müller", V="Citroën")))
+    assert (real.cars[0].driver, real.cars[0].vehicle) == ("Jörg Müller", "Citroën")
+
+
+def test_imsa_transponder_placeholder_rows_are_skipped() -> None:
+    tx = {"A": 0, "N": "Tx4417", "C": "", "F": "", "V": "", "L": 0, "P": False}
+    assert is_placeholder_row(tx)
+    assert is_placeholder_row({**tx, "C": "GTD"})  # a class but no driver nor vehicle
+    assert is_placeholder_row({**tx, "N": "E1", "F": " "})  # the older empty-class rows
+    assert not is_placeholder_row(_row("Tx9", F="Real Driver"))  # someone is in it
+    snap = parse_race_results(_results(_row("7"), tx, {**tx, "N": "Tx12", "L": None},
+                                       _row("31", A=2)))
+    assert [c.number for c in snap.cars] == ["7", "31"] and snap.layout == "imsa-2026"
 
 
 @pytest.mark.parametrize("layout", ["wec-2017", "wec-current"])
@@ -224,6 +335,7 @@ def test_real_imsa_snapshot_parses_without_loss() -> None:
     raw = json.loads(text)
     for payload in (text, f"jsonpRaceResults({text});"):  # as served: JSONP
         snap = validate_snapshot(parse_race_results(payload))
+        assert snap.layout == "imsa"  # the 2016 layout: 0/1 P, no transponder rows
         cars = [r for r in raw["B"] if r["C"]]
         assert len(raw["B"]) - len(cars) == 2  # placeholder rows dropped
         assert len(snap.cars) == len(cars) == 39

@@ -58,6 +58,22 @@ def test_built_in_calendar_is_valid() -> None:
     assert entries == sorted(entries, key=lambda e: e.start_utc)
 
 
+def test_imsa_feeds_default_to_the_cdn_host() -> None:
+    """IMSA live scoring is served from a CDN host since 2026: the built-in calendar uses it,
+    and an IMSA row without a feed URL gets it (RaceResults and RaceData)."""
+    from race.settings import IMSA_FEED_HOST, IMSA_RACE_DATA_URL, IMSA_RESULTS_URL
+
+    assert IMSA_FEED_HOST == "dcqsrdkhg933g.cloudfront.net"
+    imsa = [e for e in load_calendar(DEFAULT_CALENDAR) if e.source == "imsa"]
+    assert imsa and all(e.feed_url == IMSA_RESULTS_URL and e.flag_url == IMSA_RACE_DATA_URL
+                        for e in imsa)
+    row = "IMSA,2026,Test,Track,2026-06-13T14:00:00Z,6,imsa,,,Race\n"
+    entry = parse_calendar(HEADER + row)[0]
+    assert (entry.feed_url, entry.flag_url) == (IMSA_RESULTS_URL, IMSA_RACE_DATA_URL)
+    mine = "IMSA,2026,Test,Track,2026-06-13T14:00:00Z,6,imsa,https://x/R.json,,Race\n"
+    assert parse_calendar(HEADER + mine)[0].flag_url is None  # a URL of one's own: as given
+
+
 def test_calendar_errors_name_the_line(tmp_path: Path, monkeypatch) -> None:
     good = "WEC,2026,Test,Track,2026-06-13T14:00:00Z,6,wec,https://x/data.json,,Race\n"
     assert len(parse_calendar("# comment\n" + HEADER + good)) == 1

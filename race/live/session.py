@@ -220,7 +220,7 @@ class LiveSession:
         """Fetch the feed (and RaceData for IMSA) once and ingest what it shows."""
         started = time.perf_counter()
         try:
-            main = self.fetcher.get(self.config.url)
+            main = self.fetcher.get(self.config.url, profile=self.config.source)
         except FetchError as exc:
             return self._fail("fetch-error", str(exc), started)
         payloads = {"main": main.body}
@@ -228,7 +228,7 @@ class LiveSession:
         note = ""
         if self.config.flag_url:
             try:
-                flag = self.fetcher.get(self.config.flag_url)
+                flag = self.fetcher.get(self.config.flag_url, profile=self.config.source)
                 payloads["flag"] = flag.body
                 unchanged = unchanged and flag.not_modified
             except FetchError as exc:  # laps still count; the flag stays as last seen

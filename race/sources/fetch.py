@@ -6,6 +6,12 @@ fixed number of attempts a few seconds apart (3 × 5 s by default), conditional 
 no caller can turn a loop into a request storm. After the last failed attempt it raises
 ``FetchError`` with what went wrong each time. Parsers never see URLs: they get the text.
 
+A ``RequestProfile`` adds what one source's server expects to every request of that source
+(``get(url, profile="imsa")``): extra headers, and a cache-buster query parameter set to a
+fresh epoch-ms value on every request, retries included — IMSA's CDN hands its cached copy
+to a repeated URL. The per-URL state (ETag, rate limit, cached body) is kept under the URL
+without the cache-buster, so conditional requests and the rate limit work as for any URL.
+
 ``RawRecorder`` appends every payload of a race to ``data/raw/<race_id>/`` (gzip, one
 member per poll, JSON lines) so any live session can be replayed later; a crash can only
 truncate the last member, which ``read_recording`` then skips.
@@ -25,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -38,12 +45,51 @@ RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
+class RequestProfile:
+    """What one source's server expects on every request.
+
+    Attributes:
+        name: the source (``imsa``).
+        headers: sent with every request of the source (after the Fetcher's own).
+        cache_buster: query parameter set to the request's epoch ms (unique per URL and
+            strictly increasing, retries included), or None.
+    """
+
+    name: str
+    headers: tuple[tuple[str, str], ...] = ()
+    cache_buster: str | None = None
+
+
+# IMSA live scoring (DATA.md §5): since 2026 served from a CDN that hands its cached copy to
+# a repeated URL; the official page sends a fresh ``_=<epoch ms>``, its Referer/Origin and
+# no-cache headers.
+IMSA_PROFILE = RequestProfile(
+    "imsa", headers=(("Referer", "https://www.imsa.com/scoring/"),
+                     ("Origin", "https://www.imsa.com"),
+                     ("Cache-Control", "no-cache"), ("Pragma", "no-cache")),
+    cache_buster="_")
+PROFILES: dict[str, RequestProfile] = {"imsa": IMSA_PROFILE}
+
+
+def with_query_value(url: str, name: str, value: str | None) -> str:
+    """``url`` with the query parameter ``name`` set to ``value`` (replacing any; None
+    removes it). The other parameters keep their order and encoding."""
+    parts = urlsplit(url)
+    query = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] != name]
+    if value is not None:
+        query.append(f"{name}={value}")
+    return urlunsplit(parts._replace(query="&".join(query)))
+
+
+@dataclass(frozen=True)
 class FetchResult:
     """One fetched URL.
 
     Attributes:
         not_modified: the server answered 304; ``body`` is the cached previous body.
         attempts: how many requests it took (1 = first try).
+        sent_url: the URL of the last request, cache-buster included (= ``url`` without
+            a profile).
     """
 
     url: str
@@ -53,6 +99,7 @@ class FetchResult:
     not_modified: bool = False
     attempts: int = 1
     seconds: float = 0.0
+    sent_url: str = ""
 
 
 @dataclass
@@ -61,6 +108,7 @@ class _UrlState:
     last_modified: str | None = None
     body: bytes | None = None
     last_request: float | None = None  # monotonic s
+    last_buster_ms: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -108,12 +156,24 @@ class Fetcher:
                 self.sleep(wait)
         state.last_request = time.monotonic()
 
-    def get(self, url: str, *, conditional: bool = True) -> FetchResult:
+    def get(self, url: str, *, conditional: bool = True,
+            profile: RequestProfile | str | None = None) -> FetchResult:
         """Fetch ``url``; retried on connection errors, timeouts, 5xx, 408 and 429.
+
+        Args:
+            url: the URL (a cache-buster parameter of the profile in it is replaced).
+            conditional: send ``If-None-Match`` / ``If-Modified-Since`` when a body is cached.
+            profile: a ``RequestProfile`` or a source name in ``PROFILES`` (``imsa``);
+                unknown names and None send plain requests.
 
         Raises:
             FetchError: every attempt failed, or the server answered a client error (4xx).
         """
+        if isinstance(profile, str):
+            profile = PROFILES.get(profile)
+        buster = profile.cache_buster if profile is not None else None
+        if buster:  # the state is kept under the URL without it
+            url = with_query_value(url, buster, None)
         state = self._state(url)
         problems: list[str] = []
         started = time.perf_counter()
@@ -122,7 +182,12 @@ class Fetcher:
                 if attempt > 1:
                     self.sleep(self.retry_delay_s)
                 self._wait_turn(state)
-                headers = {}
+                headers = dict(profile.headers) if profile is not None else {}
+                sent = url
+                if buster:
+                    stamp = max(time.time_ns() // 1_000_000, state.last_buster_ms + 1)
+                    state.last_buster_ms = stamp
+                    sent = with_query_value(url, buster, str(stamp))
                 if conditional and state.body is not None:
                     if state.etag:
                         headers["If-None-Match"] = state.etag
@@ -130,7 +195,7 @@ class Fetcher:
                         headers["If-Modified-Since"] = state.last_modified
                 self.requests_sent += 1
                 try:
-                    response = self.session.get(url, headers=headers,
+                    response = self.session.get(sent, headers=headers,
                                                 timeout=(self.timeout_s, self.timeout_s))
                     body = response.content  # reads fully: truncation raises here
                 except requests.Timeout:
@@ -142,7 +207,7 @@ class Fetcher:
                 fetched_at = datetime.now(UTC).replace(tzinfo=None)
                 if response.status_code == 304 and state.body is not None:
                     return FetchResult(url, 304, state.body, fetched_at, True, attempt,
-                                       time.perf_counter() - started)
+                                       time.perf_counter() - started, sent)
                 if response.status_code in RETRY_STATUS:
                     problems.append(f"attempt {attempt}: HTTP {response.status_code}")
                     continue
@@ -153,7 +218,7 @@ class Fetcher:
                 state.last_modified = response.headers.get("Last-Modified")
                 state.body = body
                 return FetchResult(url, response.status_code, body, fetched_at, False,
-                                   attempt, time.perf_counter() - started)
+                                   attempt, time.perf_counter() - started, sent)
         raise FetchError(f"{url}: failed after {self.attempts} attempt(s): "
                          + "; ".join(problems))
 

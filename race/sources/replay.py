@@ -25,7 +25,8 @@ from race.timefmt import format_duration, format_lap_time
 WEC_STATE = {"wec-2017": {"GF": "green", "FCY": "full_yellow", "SF": "safety_car",
                           "RF": "red", "FF": "Chk"},
              "wec-current": {"GF": "Grn", "FCY": "FCY", "SF": "SC", "RF": "Red", "FF": "Chk"}}
-LAYOUTS = ("imsa", "wec-2017", "wec-current")
+LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current")
+TX_PLACEHOLDERS = ("Tx4417", "Tx0912", "Tx7730")  # transponder rows of the 2026 IMSA feed
 PIT_ENTRY_LEAD_S = 10.0  # pit entry this long before the in-lap's line crossing (at most)
 
 
@@ -88,6 +89,15 @@ def pit_visits(car: pd.DataFrame) -> tuple[list[float], list[float], list[float]
         stops.append(entry)
     order = np.argsort(entries)
     return ([entries[j] for j in order], [exits[j] for j in order], sorted(stops))
+
+
+def _mojibake(text: str) -> str:
+    """UTF-8 read as Latin-1, as the 2026 IMSA feed serves its text."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class FeedBuilder:
@@ -185,32 +195,51 @@ class FeedBuilder:
         return rows
 
     # -- payloads --------------------------------------------------------------------------
-    def imsa_payloads(self, t: float) -> dict[str, bytes]:
-        """RaceResults and RaceData JSONP at race time t."""
+    def imsa_payloads(self, t: float, layout: str = "imsa") -> dict[str, bytes]:
+        """RaceResults and RaceData JSONP at race time t.
+
+        ``imsa-2026`` as the CDN serves it: ``P`` a JSON boolean, the time to go in ``T``
+        as "Time to go: H:MM:SS" ("Session Complete" once every car is in), text as UTF-8
+        read as Latin-1, and transponder placeholder rows ("Tx…") among the cars.
+        """
+        modern = layout == "imsa-2026"
+        text = _mojibake if modern else _same
         cars = []
         for r in self.cars_at(t):
             car: _Car = r["car"]
             gap = r["gap"]
             cars.append({
-                "A": r["position"], "C": car.car_class, "N": car.number,
-                "F": r["driver"] or "", "L": r["laps"],
+                "A": r["position"], "C": text(car.car_class), "N": car.number,
+                "F": text(r["driver"] or ""), "L": r["laps"],
                 "LL": format_lap_time(r["last_s"]) or "--.---",
                 "SP": f"{r['speed'] / MPH_TO_KPH:.3f}" if r["speed"] == r["speed"]
                 else "--.---", "BL": format_lap_time(r["best_s"]) or "--.---",
                 "IN": 0, "D": "--.---" if gap is None else str(gap), "G": "--.---",
-                "V": car.vehicle or "", "S": "", "P": int(r["in_pit"]), "RM": 0, "FD": "",
-                "PIC": r["class_position"], "PS": r["stops"], "A1": car.vehicle or "",
+                "V": text(car.vehicle or ""), "S": "",
+                "P": bool(r["in_pit"]) if modern else int(r["in_pit"]), "RM": 0, "FD": "",
+                "PIC": r["class_position"], "PS": r["stops"], "A1": text(car.vehicle or ""),
                 "A2": "", "A3": "", "LS": "", "SR": [], "DIC": "--.---", "GIC": "--.---"})
         # Placeholder rows the real feed carries (empty class): parsers must drop them.
         cars.append({"A": len(cars) + 1, "C": "", "N": "E1", "F": " ", "L": 0, "LL": "--.---",
                      "P": 0, "PS": 0, "PIC": 1})
+        if modern:  # transponder rows: one among the cars, the others at the end
+            for i, number in enumerate(TX_PLACEHOLDERS):
+                cars.insert(1 if i == 0 else len(cars), {
+                    "A": 0, "C": "", "N": number, "F": "", "V": "", "L": 0, "LL": "--.---",
+                    "BL": "--.---", "P": False, "PS": 0, "PIC": 0})
         tod = (self.start_tod_s + t) % 86400
-        results = {"A": 3, "R": 0, "S": f"WeatherTech Championship - {self.session}",
-                   "E": self.event, "T": self.track, "TL": 0.0, "SC": 0, "SCT": 0,
-                   "DT": f"{int(tod // 3600):02d}:{int(tod % 3600 // 60):02d}:"
-                         f"{int(tod % 60):02d}", "B": cars, "MSR": []}
+        results = {"A": 3, "R": 0, "S": text(f"WeatherTech Championship - {self.session}"),
+                   "E": text(self.event), "T": text(self.track), "TL": 0.0, "SC": 0,
+                   "SCT": 0, "DT": f"{int(tod // 3600):02d}:{int(tod % 3600 // 60):02d}:"
+                                   f"{int(tod % 60):02d}", "B": cars, "MSR": []}
         to_go = max(0.0, self.duration_s - t)
-        data = {"C": CODE_BY_FLAG[self.flag(t)], "B": format_duration(to_go)}
+        data: dict[str, object] = {"C": CODE_BY_FLAG[self.flag(t)]}
+        if not modern:
+            data["B"] = format_duration(to_go)
+        elif t > self.end_s:
+            data["T"] = "Session Complete"
+        else:
+            data["T"] = f"Time to go: {format_duration(to_go)}"
         return {"main": b"jsonpRaceResults(" + json.dumps(results).encode() + b");",
                 "flag": b"jsonpRaceData(" + json.dumps(data).encode() + b");"}
 
@@ -263,8 +292,8 @@ class FeedBuilder:
 
     def payloads(self, t: float, layout: str) -> dict[str, bytes]:
         """The payloads of one poll at race time t for ``layout`` (see ``LAYOUTS``)."""
-        if layout == "imsa":
-            return self.imsa_payloads(t)
+        if layout in ("imsa", "imsa-2026"):
+            return self.imsa_payloads(t, layout)
         return {"main": self.wec_payload(t, layout)}
 
     # -- lossless polling times ------------------------------------------------------------
