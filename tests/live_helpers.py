@@ -25,7 +25,8 @@ from race.sources.replay import FeedBuilder
 from tests.lapfixture import fmt, render
 
 FEED_PATHS = {"imsa": ("/imsa/RaceResults_JSONP.json", "/imsa/RaceData_JSONP.json"),
-              "wec-2017": ("/wec/__data.json", None), "wec-current": ("/wec/data.json", None)}
+              "wec-2017": ("/wec/__data.json", None), "wec-current": ("/wec/data.json", None),
+              "wec-2026": ("/ecm-prod/live/WEC/data.json", None)}
 
 
 # -- a synthetic race ------------------------------------------------------------------------

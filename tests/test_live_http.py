@@ -1,7 +1,7 @@
 """Live ingestion over real HTTP (127.0.0.1) with injected faults: every lap exactly once
 with its exact time, the flag periods, the pit stops and the final order of the official
-file — for the IMSA, WEC 2017–2021 and current WEC layouts, on a synthetic race of ours and
-(when ../shared/realdata is present) on real races."""
+file — for the IMSA, WEC 2017–2021, WEC ≤ 2025 and WEC 2026 layouts, on a synthetic race
+of ours and (when ../shared/realdata is present) on real races."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.live_helpers import (
     synthetic_lap_file,
 )
 
-LAYOUTS = ("imsa", "wec-2017", "wec-current")
+LAYOUTS = ("imsa", "wec-2017", "wec-current", "wec-2026")
 # One poll in every few gets a fault; faults that make a whole poll fail are injected on
 # extra polls between two good ones, as a flaky network would (the race clock moves on).
 RECOVERED = ("500", "timeout", "reset", "short-read")  # the retry gets the payload
@@ -125,6 +125,7 @@ REAL_SEGMENTS = {
     "imsa": ("imsa/2021/14-lime-rock-park", "imsa", None, 15.0),
     "wec-current": ("wec/2025/cota-6h", "wec-current", 5400.0, 15.0),
     "wec-2017": ("wec/2024/fuji-6h", "wec-2017", 5400.0, 15.0),
+    "wec-2026": ("wec/2025/spa-6h", "wec-2026", 5400.0, 15.0),
 }
 
 
