@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from race.errors import ValidationError
 from race.schema import FLAG_CODES
@@ -138,6 +139,44 @@ class FeedSnapshot:
 
     def car(self, number: str) -> CarState | None:
         return next((c for c in self.cars if c.number == number), None)
+
+
+HPA_PER_INHG = 33.8638866667
+# The WEC feed's weather keys → the stored columns (race.schema.WEATHER) and conversions
+# from °C, %, hPa, km/h (DATA.md gives no unit for windSpeed: km/h assumed), °.
+_WEATHER_COLUMNS = {
+    "airTemp": ("air_temp_f", lambda c: c * 9 / 5 + 32),
+    "trackTemp": ("track_temp_f", lambda c: c * 9 / 5 + 32),
+    "humidity": ("humidity_pct", lambda v: v),
+    "pressure": ("pressure_inhg", lambda hpa: hpa / HPA_PER_INHG),
+    "windSpeed": ("wind_speed_mph", lambda kph: kph / MPH_TO_KPH),
+    "windDirection": ("wind_direction_deg", lambda v: v),
+}
+
+
+def weather_row(snapshot: FeedSnapshot, received_s: float) -> dict | None:
+    """One ``weather`` row from a WEC payload's weather, or None when it has none.
+
+    ``time_utc`` is the start instant plus the race time when the feed gives both (WEC
+    2026 ``startTime`` + ``elapsedTime``), else the poll's wall-clock time; ``elapsed_s``
+    the race time of the reading.
+    """
+    values = {}
+    for key, (column, convert) in _WEATHER_COLUMNS.items():
+        number = as_float(snapshot.weather.get(key))
+        if number is not None and math.isfinite(number):
+            values[column] = round(convert(number), 4)
+    if not values:
+        return None
+    if snapshot.start_epoch_ms is not None and snapshot.clock_s is not None:
+        instant_s = snapshot.start_epoch_ms / 1000.0 + snapshot.clock_s
+    else:
+        instant_s = received_s
+    try:
+        when = datetime.fromtimestamp(round(instant_s, 3), UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return {"time_utc": when, "elapsed_s": snapshot.clock_s, **values}
 
 
 def times_ms(values: Iterable[object]) -> list[int | None]:
