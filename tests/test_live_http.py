@@ -5,6 +5,7 @@ of ours and (when ../shared/realdata is present) on real races."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,43 @@ def test_synthetic_race_with_faults(store: RaceStore, layout: str) -> None:
     log = store.ingest_log()
     assert {"fetch-error", "bad-payload", "stale"} <= set(log["status"])
     assert figures["laps"] == 257 and figures["stops"] == 20
+    # single lost polls between good ones are not layout drift
+    assert not isinstance(store.live_state(f"live-{layout}")["problem"], str)
+    if layout == "wec-2026":  # the weather of every poll that wrote, with its race time
+        weather = store.table("weather", f"live-{layout}")
+        assert len(weather) > 100 and weather["elapsed_s"].is_monotonic_increasing
+        assert not run["session"].problem
+
+
+def test_layout_drift_over_http(store: RaceStore) -> None:
+    """A feed served over HTTP whose payloads keep changing while the tracker finds nothing
+    new in them: after three polls the live state says the layout is not understood; a
+    missing field says so at once."""
+    from tests.test_live_wec2026 import payload
+
+    state = FeedState()
+    path = FEED_PATHS["wec-2026"][0]
+    with FeedServer(state) as server:
+        session = LiveSession(store, LiveConfig(source="wec", url=server.url(path),
+                                                race_id="drift"), fetcher=_fetcher(),
+                              recorder=False)
+        state.files[path] = json.dumps(payload(3600.0)).encode()
+        assert session.poll_once().status == "ok" and session.problem is None
+        for i in range(3):
+            frozen = payload(3600.0)
+            frozen["params"]["airTemp"] = 25.0 + i  # new bytes, the same timing content
+            state.files[path] = json.dumps(frozen).encode()
+            result = session.poll_once()
+            assert result.status == "duplicate"
+        assert result.problem and result.problem.startswith("layout not understood: 3 ")
+        assert store.live_state("drift")["problem"] == result.problem
+        moved = payload(3700.0, laps=(31, 29))
+        del moved["progressFlagState"]
+        state.files[path] = json.dumps(moved).encode()
+        result = session.poll_once()
+        assert result.status == "ok" and result.laps == 2
+        assert result.problem == "layout not understood: missing progressFlagState"
+        assert store.live_state("drift")["problem"] == result.problem
 
 
 def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) -> None:

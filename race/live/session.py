@@ -314,10 +314,10 @@ class LiveSession:
                 if track.message:
                     message += f"; {track.message}"
                 material = self._material_state()
+                stalled = self._laps_stalled(snapshot, bool(len(delta.laps)))
                 nothing_new = (delta.empty and delta.lap_flags.empty
                                and material == self._persisted
-                               and (self.tracker.clock_s == clock_before
-                                    or self._laps_stalled(snapshot, bool(len(delta.laps)))))
+                               and (self.tracker.clock_s == clock_before or stalled))
                 problem_before = self.problem
                 self._drift(nothing_new and self._counts(snapshot),
                             "the payloads change but no lap, pit state, flag or race time "
