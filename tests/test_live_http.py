@@ -102,6 +102,8 @@ def test_synthetic_race_with_faults(store: RaceStore, layout: str) -> None:
     # single lost polls between good ones are not layout drift
     assert not isinstance(store.live_state(f"live-{layout}")["problem"], str)
     if layout == "wec-2026":  # the weather of every poll that wrote, with its race time
+        # flags at the line from the feed's own history: the periods' bounds are exact
+        assert figures["period_bound_error_max_s"] == 0.0
         weather = store.table("weather", f"live-{layout}")
         assert len(weather) > 100 and weather["elapsed_s"].is_monotonic_increasing
         assert not run["session"].problem

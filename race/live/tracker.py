@@ -15,7 +15,9 @@ poll interval, and marked ``pit_time_estimated`` until backfilled.
 
 Each crossing gets the flag shown at the poll that revealed it (the flag at the line is not
 in the feed); when the chequered flag appears, crossings before the leader's finish keep the
-previous flag. Pure: no I/O; the state round-trips through ``to_state``/``from_state``.
+previous flag. A feed that gives its flag history (WEC 2026 ``progressFlagState``, as race
+times from ``startTime``) sets the flag of each crossing from it instead. Pure: no I/O; the
+state round-trips through ``to_state``/``from_state``.
 
 Stale and duplicate payloads: a payload with a feed clock older than the newest seen is
 stale (WEC ≤ 2025 ``params.timestamp``, IMSA ``DT``). Without a feed clock (WEC 2026:
@@ -27,6 +29,7 @@ payload whose content moved on is never dropped, whatever its clock says.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -241,6 +244,8 @@ class LapTracker:
                 and self.clock_s is not None:
             boundary = (self.clock_s + clock) / 2  # the change happened between the polls
         self._assign_flags(result.rows, flag, previous_flag, boundary)
+        if snapshot.flag_periods:
+            self._flags_from_history(result.rows, snapshot.flag_periods)
         for when, elapsed in fresh:
             offset = when - elapsed
             if self.start_offset_s is None or offset < self.start_offset_s:
@@ -353,6 +358,22 @@ class LapTracker:
         if name not in t.drivers:
             t.drivers.append(name)
         return t.drivers.index(name) + 1
+
+    @staticmethod
+    def _flags_from_history(rows: list[dict],
+                            periods: tuple[tuple[str, float, float | None], ...]) -> None:
+        """The flag at each crossing from the feed's own flag history (WEC 2026
+        ``progressFlagState``): exact, where the poll's flag only places a change between
+        two polls. Crossings before the history starts, and the chequered flag (from the
+        leader's crossing), keep the flag given by the polls."""
+        starts = [start for _, start, _ in periods]
+        for r in rows:
+            elapsed = r["elapsed_s"]
+            if elapsed is None or r["flag"] == "FF" or elapsed < starts[0]:
+                continue
+            i = bisect.bisect_right(starts, elapsed) - 1
+            if periods[i][0] != "FF":
+                r["flag"] = periods[i][0]
 
     def _assign_flags(self, rows: list[dict], flag: str | None, previous: str | None,
                       boundary: float | None) -> None:
