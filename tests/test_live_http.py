@@ -181,5 +181,11 @@ def test_real_race_with_faults(store: RaceStore, name: str) -> None:
     run = run_feed(store, frames, layout, step_s=step, end_s=end)
     figures = assert_matches_official(store, f"live-{layout}", frames, end_s=run["end"],
                                       pit_tolerance_s=step + 2, windows=run["windows"])
+    if layout == "wec-2026":  # ``speed`` is the top speed: stored as the lap's top speed
+        live = store.table("laps", f"live-{layout}").set_index(["number", "lap_number"])
+        official = frames["laps"].set_index(["number", "lap_number"]).loc[live.index]
+        assert (live["top_speed_kph"].round(2).fillna(-1)
+                == official["top_speed_kph"].round(2).fillna(-1)).all()
+        assert live["speed_kph"].isna().all()  # no lap average in the 2026 layout
     print(f"\n{race} [{layout}] {run['polls']} polls, {run['requests']} requests, "
           f"statuses {run['statuses']}, {figures}")

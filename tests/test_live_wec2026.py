@@ -347,3 +347,22 @@ def test_no_drift_before_the_start_or_under_red(tmp_path) -> None:
         session.ingest({"main": _bytes(red)}, 10.0 + i)
     assert session.problem is None
     store.close()
+
+
+def test_crew_stored_from_the_first_poll(tmp_path) -> None:
+    """Every crew member is in the drivers table from the first poll, with licence and
+    country, numbered as the laps number them (drive time and the strategy's roster)."""
+    store, session = _session(tmp_path, "crew")
+    session.ingest({"main": _bytes(payload(3600.0, laps=(0, 0), last_ms=(0, 0)))}, 0.0)
+    drivers = store.table("drivers", "crew").sort_values(["number", "driver_number"])
+    assert list(zip(drivers["number"], drivers["driver_number"], drivers["driver_name"],
+                    strict=True)) == [
+        ("51", 1, "Alessandro PIER GUIDI"), ("51", 2, "James CALADO"),
+        ("51", 3, "Antonio GIOVINAZZI"), ("7", 1, "Mike CONWAY"), ("7", 2, "Kamui KOBAYASHI"),
+        ("7", 3, "Nyck DE VRIES")]
+    assert set(drivers["licence"]) == {"Platinum"}
+    session.ingest({"main": _bytes(payload(3605.25, laps=(1, 1)))}, 10.0)
+    laps = store.table("laps", "crew").set_index("number")
+    assert laps.loc["7", "driver_number"] == 2 and laps.loc["51", "driver_number"] == 1
+    assert len(store.table("drivers", "crew")) == 6
+    store.close()

@@ -33,6 +33,7 @@ from race.errors import FetchError, ParseError, StoreError
 from race.importer import RaceMeta
 from race.live.race import STORED_KEEP, LiveRace
 from race.live.tracker import ELAPSED_ESTIMATED, LapTracker
+from race.rows import Rows
 from race.sources.feed import FeedSnapshot, validate_snapshot, weather_row
 from race.sources.fetch import Fetcher, RawRecorder
 from race.sources.imsa_live import parse_race_data, parse_race_results
@@ -94,6 +95,18 @@ class PollResult:
         return {"status": self.status, "laps": self.laps, "markers": self.markers,
                 "message": self.message, "clock_s": self.clock_s, "flag": self.flag,
                 "at": self.at.isoformat(timespec="seconds"), "problem": self.problem}
+
+
+def _merge_rows(first: Rows, second: Rows) -> Rows:
+    """Rows of ``first`` then ``second`` (columns missing on one side are None)."""
+    if second.empty:
+        return first
+    if first.empty:
+        return second
+    names = list(dict.fromkeys([*first.columns, *second.columns]))
+    return Rows({c: [*(first[c].tolist() if c in first else [None] * len(first)),
+                     *(second[c].tolist() if c in second else [None] * len(second))]
+                 for c in names})
 
 
 def default_raw_root(store: RaceStore) -> Path | None:
@@ -305,9 +318,12 @@ class LiveSession:
                             missing)
                 return self._fail(track.status, track.message, started, started_at)
             try:
+                crew = self._crew_rows(snapshot)  # before the laps: rows with licences
                 delta = self.race.add_laps(track.rows, track.markers,
                                            {c.number: c.vehicle for c in snapshot.cars
                                             if c.vehicle})
+                if not crew.empty:
+                    delta.drivers = _merge_rows(crew, delta.drivers)
                 message = (f"{len(delta.laps)} lap(s)" + (f", {len(delta.markers)} "
                                                           "marked for backfill"
                                                           if len(delta.markers) else ""))
@@ -330,7 +346,7 @@ class LiveSession:
                       if k not in ("time_utc", "elapsed_s")} and delta.empty:
                     weather = None  # the same reading, and nothing else to write
                 if (delta.empty and delta.lap_flags.empty and material == self._persisted
-                        and weather is None and self.problem == problem_before
+                        and weather is None and crew.empty and self.problem == problem_before
                         and time.monotonic() - self._persisted_at < STATE_REFRESH_S):
                     # Nothing a restart would need changed: no write (the next one
                     # carries the state anyway).
@@ -370,6 +386,34 @@ class LiveSession:
                               started)
         return self._fail("store-error", "the race kept changing during the write", started,
                           started_at)
+
+    def _crew_rows(self, snapshot: FeedSnapshot) -> Rows:
+        """``drivers`` rows of crew members the feed lists (WEC 2026 ``drivers[]``) and the
+        store does not hold yet: the whole crew from the first poll, with licence and
+        country, numbered like the tracker numbers the laps' drivers."""
+        assert self.tracker is not None and self.race is not None
+        stored = self.race.stored_drivers
+        rows: dict[str, list] = {"number": [], "driver_number": [], "driver_name": [],
+                                 "licence": [], "country": []}
+        for car in snapshot.cars:
+            track = self.tracker.cars.get(car.number)
+            if not car.crew or track is None:
+                continue
+            for i, name in enumerate(car.crew):
+                if name not in track.drivers:
+                    continue
+                key = (car.number, track.drivers.index(name) + 1)
+                if key in stored:
+                    continue
+                stored.add(key)
+                rows["number"].append(key[0])
+                rows["driver_number"].append(key[1])
+                rows["driver_name"].append(name)
+                rows["licence"].append(car.crew_licences[i] if i < len(car.crew_licences)
+                                       else None)
+                rows["country"].append(car.crew_countries[i] if i < len(car.crew_countries)
+                                       else None)
+        return Rows(rows) if rows["number"] else Rows()
 
     # -- layout drift ----------------------------------------------------------------------
     def _counts(self, snapshot: FeedSnapshot) -> bool:

@@ -45,6 +45,8 @@ class CarState:
         gap_laps: laps behind the leader (WEC 2026 ``gapLaps`` "2 laps"; "-" = 0 → None).
         crew: the whole crew, "First LAST", in the order of the entry (WEC 2026
             ``drivers[]``): known from the first poll, before each has driven.
+        crew_licences / crew_countries: each crew member's FIA rating (Platinum, Gold,
+            Silver, Bronze) and country, aligned with ``crew`` (None when not given).
     """
 
     number: str
@@ -70,6 +72,8 @@ class CarState:
     class_gap_ms: int | None = None
     gap_laps: int | None = None
     crew: tuple[str, ...] = ()
+    crew_licences: tuple[str | None, ...] = ()
+    crew_countries: tuple[str | None, ...] = ()
 
     def as_json(self) -> dict:
         """What ``python -m race probe`` shows of the car (times in s)."""

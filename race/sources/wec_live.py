@@ -199,8 +199,9 @@ def surname_first(text: object) -> str | None:
     return " ".join(words[n:] + words[:n])
 
 
-def _crew(entry: dict) -> list[tuple[object, str]]:
-    """(driverId, "First LAST") of the entry's ``drivers[]``, in their order."""
+def _crew(entry: dict) -> list[tuple[object, str, str | None, str | None]]:
+    """(driverId, "First LAST", licence, country) of the entry's ``drivers[]``, in their
+    order."""
     drivers = entry.get("drivers")
     if not isinstance(drivers, list):
         return []
@@ -211,17 +212,19 @@ def _crew(entry: dict) -> list[tuple[object, str]]:
         name = first_last(item.get("firstName"), item.get("lastName")) or surname_first(
             item.get("shortName"))
         if name:
-            crew.append((item.get("driverId", item.get("id")), name))
+            crew.append((item.get("driverId", item.get("id")), name,
+                         as_text(item.get("license", item.get("licence"))),
+                         as_text(item.get("country"))))
     return crew
 
 
-def _current_driver(entry: dict, crew: list[tuple[object, str]]
+def _current_driver(entry: dict, crew: list[tuple[object, str, str | None, str | None]]
                     ) -> tuple[str | None, int | None, str | None]:
     """(name, 1-based index in the crew, warning) of the driver in the car: ``driverId``
     first; when it points to no one, the ``driver`` text ("SURNAME First") decides."""
     current_id = entry.get("driverId")
     if current_id is not None and not isinstance(current_id, bool):
-        for i, (driver_id, name) in enumerate(crew, 1):
+        for i, (driver_id, name, _, _) in enumerate(crew, 1):
             if driver_id is not None and str(driver_id) == str(current_id):
                 return name, i, None
     text = surname_first(entry.get("driver"))
@@ -232,7 +235,7 @@ def _current_driver(entry: dict, crew: list[tuple[object, str]]
     if text is None:
         return None, None, warning
     lowered = text.casefold()
-    for i, (_, name) in enumerate(crew, 1):
+    for i, (_, name, _, _) in enumerate(crew, 1):
         if name.casefold() == lowered:
             return name, i, warning
     return text, None, warning
@@ -333,7 +336,8 @@ def parse_wec_2026(data: dict, params: dict, entries: list[dict],
             last_passing_ms=passing if passing and passing > 0 else None,
             gap=as_text(e.get("gap")), gap_ms=_ms(e.get("gapTime")),
             interval_ms=_ms(e.get("gapPrevTime")), class_gap_ms=_ms(e.get("classGapTime")),
-            gap_laps=_gap_laps(e.get("gapLaps")), crew=tuple(name for _, name in crew)))
+            gap_laps=_gap_laps(e.get("gapLaps")), crew=tuple(c[1] for c in crew),
+            crew_licences=tuple(c[2] for c in crew), crew_countries=tuple(c[3] for c in crew)))
     start_epoch = as_float(params.get("startTime"))
     start_epoch = start_epoch if start_epoch is not None and start_epoch > EPOCH_MS_MIN \
         else None
