@@ -522,7 +522,8 @@ class LiveSession:
                 self.revision = self.store.apply_live_delta(
                     delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
                     status="stopped", message="stopped following", source=self.config.url,
-                    clock_s=self.tracker.clock_s, flag=self.tracker.flag)
+                    clock_s=self.tracker.clock_s, flag=self.tracker.flag,
+                    problem=self.problem)
             except StoreError as exc:
                 log.warning("%s: final state not saved: %s", self.race_id, exc)
             self.store.set_live_active(self.race_id, False)

@@ -136,10 +136,19 @@ class FeedSnapshot:
                             "elapsed_s": self.clock_s, "remaining_s": self.remaining_s,
                             "flag": self.flag,
                             "flag_periods": [{"flag": f, "start_s": a, "end_s": b}
-                                             for f, a, b in self.flag_periods],
+                                             for f, a, b in self.periods()],
                             "weather": dict(self.weather)},
                 "cars": [c.as_json() for c in self.cars],
                 "missing": list(self.missing), "warnings": list(self.warnings)}
+
+    def periods(self) -> tuple[tuple[str, float, float | None], ...]:
+        """``flag_periods``, else periods made of ``flag_history`` (each change runs until
+        the next; the last is open)."""
+        if self.flag_periods or not self.flag_history:
+            return self.flag_periods
+        changes = sorted(self.flag_history)
+        return tuple((flag, start, changes[i + 1][0] if i + 1 < len(changes) else None)
+                     for i, (start, flag) in enumerate(changes))
 
     def car(self, number: str) -> CarState | None:
         return next((c for c in self.cars if c.number == number), None)

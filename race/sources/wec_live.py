@@ -150,13 +150,21 @@ def parse_wec(text: str | bytes, source: str = "WEC live") -> FeedSnapshot:
     weather = {k: params.get(k) for k in ("weather", "airTemp", "trackTemp", "humidity",
                                           "pressure", "windSpeed", "windDirection")
                if k in params}
+    missing = []
+    if timestamp is None and elapsed is None:  # neither a feed clock nor a race clock
+        missing += ["params.timestamp", "params.elapsed"]
+    absent = sum(1 for e in entries if not any(k in e for k in ("lastlapTime", "lastlap")))
+    if absent:
+        missing.append("entries[].lastlap" + (f" ({absent} of {len(entries)} entries)"
+                                              if absent < len(entries) else ""))
     return FeedSnapshot(
         source="wec", layout="wec-current" if current else "wec-2017", cars=tuple(cars),
         event=as_text(params.get("eventName")), session=as_text(params.get("sessionName")),
         feed_time_ms=timestamp, clock_s=elapsed, remaining_s=as_float(params.get("remaining")),
         flag=wec_flag(params.get("raceState", params.get("racestate")),
                       params.get("safetycar")),
-        flag_history=_flag_history(data, params, timestamp, elapsed), weather=weather)
+        flag_history=_flag_history(data, params, timestamp, elapsed), weather=weather,
+        missing=tuple(missing))
 
 
 # -- the 2026 layout ---------------------------------------------------------------------------
