@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from race.errors import RaceDataError, StoreError
-from race.monitor import sidebar_lines
+from race.monitor import problem_lines, sidebar_lines
 from race.present import views
 from race.present.presentation import clock_text, sort_classes
 from ui import data
@@ -110,12 +110,17 @@ def render_monitor_status(path: str) -> None:
     (another process may be polling)."""
     monitor = get_live_monitor(path)
     if monitor is not None:
-        first, *rest = sidebar_lines(monitor.status())
+        current = monitor.status()
+        first, *rest = sidebar_lines(current)
         st.caption(f":material/sensors: {first}")
         for line in rest:
             st.caption(line)
+        for line in problem_lines(current):  # a feed not understood is never silent
+            st.error(line, icon=":material/running_with_errors:")
         return
     status = views.monitor_status(data.live_states(path, data.data_version(path)))
+    for line in status.problems:
+        st.error(line, icon=":material/running_with_errors:")
     if status.last_poll_at is None:
         st.caption(":material/sensors_off: Live monitor: not running")
         return

@@ -6,7 +6,7 @@ import streamlit as st
 
 from race.errors import RaceDataError
 from race.live.replay import parse_speed
-from race.monitor import sidebar_lines
+from race.monitor import problem_lines, sidebar_lines
 from race.present import views
 from race.store import EXPORTABLE
 from ui import data
@@ -105,8 +105,11 @@ else:
 live_rows = data.live_states(sel.db_path, sel.version)
 if not live_rows.empty:
     st.markdown("**Races followed live** — last poll and its result, polls stored and failed.")
+    for line in views.live_problems(live_rows):
+        st.error(line, icon=":material/running_with_errors:")
     st.dataframe(live_rows[["race_id", "source", "active", "last_poll_at", "last_status",
-                            "last_message", "polls_ok", "polls_failed", "clock_s", "flag"]],
+                            "last_message", "problem", "polls_ok", "polls_failed", "clock_s",
+                            "flag"]],
                  hide_index=True, width="stretch")
 
 # -- live feeds and replays (race.monitor) ---------------------------------------------------
@@ -118,8 +121,11 @@ if monitor is None:
             "`python -m race live …`, `python -m race replay …`, `python -m race monitor`.",
             icon=":material/sensors_off:")
 else:
-    for line in sidebar_lines(monitor.status()):
+    monitor_now = monitor.status()
+    for line in sidebar_lines(monitor_now):
         st.caption(line)
+    for line in problem_lines(monitor_now):
+        st.error(line, icon=":material/running_with_errors:")
     follow_col, replay_col = st.columns(2)
     with follow_col:
         st.markdown("Follow a live feed")

@@ -417,7 +417,8 @@ class RaceMonitor:
                 "last_message": last.message if last else None,
                 "flag": s.tracker.flag if s.tracker else None,
                 "polls_ok": s.polls_ok, "polls_failed": s.polls_failed,
-                "polls_skipped": s.polls_skipped, "laps_stored": s.laps_stored})
+                "polls_skipped": s.polls_skipped, "laps_stored": s.laps_stored,
+                "problem": s.problem})
         next_race = None
         if nxt is not None:
             next_race = {"race_id": nxt.race_id, "event": nxt.event, "series": nxt.series,
@@ -442,7 +443,8 @@ class RaceMonitor:
             parts.append(f"next: {nxt['series']} {nxt['event']} {when}")
         for f in status["following"]:
             parts.append(f"{f['race_id'] or f['key']}: {f['last_status'] or 'waiting'} "
-                         f"({f['laps_stored']} laps, {f['polls_failed']} failed polls)")
+                         f"({f['laps_stored']} laps, {f['polls_failed']} failed polls)"
+                         + (f" {f['problem'].upper()}" if f.get("problem") else ""))
         if status["errors"]:
             parts.append(f"last error: {status['errors'][-1]['message']}")
         return " | ".join(parts)
@@ -492,6 +494,15 @@ def _ago(iso: str | None, now: datetime) -> str:
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
     seconds = max(0.0, (now - at).total_seconds())
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def problem_lines(status: dict | None) -> list[str]:
+    """One line per followed feed whose layout is not understood (the app shows them in
+    red): ``<race>: layout not understood: <what>``."""
+    if status is None:
+        return []
+    return [f"{f['race_id'] or f['event'] or f['key']}: {f['problem']}"
+            for f in status["following"] if f.get("problem")]
 
 
 def sidebar_lines(status: dict | None) -> list[str]:

@@ -134,10 +134,13 @@ CLASSIFICATION = Table("classification", (
     ("class", "VARCHAR"), ("vehicle", "VARCHAR"), ("tyres", "VARCHAR"),
 ), ("race_id", "number"))
 
+# Weather readings: the IMSA weather file (about one a minute) and the WEC live feed (one
+# per poll, converted from °C/hPa/km/h); ``elapsed_s`` is the race time of the reading
+# when the source states it (live feeds), NULL for the files.
 WEATHER = Table("weather", (
     ("race_id", "VARCHAR"), ("time_utc", "TIMESTAMP"), ("air_temp_f", "DOUBLE"),
     ("track_temp_f", "DOUBLE"), ("humidity_pct", "DOUBLE"), ("pressure_inhg", "DOUBLE"),
-    ("wind_speed_mph", "DOUBLE"), ("wind_direction_deg", "DOUBLE"),
+    ("wind_speed_mph", "DOUBLE"), ("wind_direction_deg", "DOUBLE"), ("elapsed_s", "DOUBLE"),
 ), ("race_id", "time_utc"))
 
 INGEST_LOG = Table("ingest_log", (
@@ -149,12 +152,14 @@ INGEST_LOG = Table("ingest_log", (
 # A race followed on a live feed: where it is polled, how the polls went, and the lap
 # tracker's state (JSON) so ingestion resumes exactly after a restart. ``revision`` grows
 # with every write; a writer holding an older revision reloads first (race.live.session).
+# ``problem``: "layout not understood: …" while the feed's payloads are not understood
+# (a needed field missing, or payloads changing while nothing new is stored), else NULL.
 LIVE_STATE = Table("live_state", (
     ("race_id", "VARCHAR"), ("source", "VARCHAR"), ("url", "VARCHAR"), ("flag_url", "VARCHAR"),
     ("revision", "BIGINT"), ("active", "BOOLEAN"), ("polls_ok", "INTEGER"),
     ("polls_failed", "INTEGER"), ("last_poll_at", "TIMESTAMP"), ("last_status", "VARCHAR"),
     ("last_message", "VARCHAR"), ("clock_s", "DOUBLE"), ("flag", "VARCHAR"),
-    ("tracker", "VARCHAR"), ("updated_at", "TIMESTAMP"),
+    ("tracker", "VARCHAR"), ("updated_at", "TIMESTAMP"), ("problem", "VARCHAR"),
 ), ("race_id",))
 
 # Live laps waiting for the official file: reason lap_time_unknown (the car gained 2+ laps

@@ -36,6 +36,7 @@ from race.schema import (
     RACE_TABLES,
     RACES,
     STINTS,
+    WEATHER,
     Table,
 )
 
@@ -135,6 +136,15 @@ class RaceStore:
         for table in ALL_TABLES:
             cur.execute(table.ddl())
         cur.execute("CREATE SEQUENCE IF NOT EXISTS ingest_seq START 1")
+        # A database made by an older version lacks the columns declared since (always
+        # appended last, so positional inserts still line up): add them, NULL.
+        present = set(cur.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
+            " AND database_name = current_database()").fetchall())
+        for table in ALL_TABLES:
+            for column, kind in table.columns:
+                if (table.name, column) not in present:
+                    cur.execute(f'ALTER TABLE {table.name} ADD COLUMN "{column}" {kind}')
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -433,7 +443,8 @@ class RaceStore:
 
     def apply_live_delta(self, delta: StoreDelta, *, revision: int, tracker: str,
                          status: str, message: str, source: str, clock_s: float | None,
-                         flag: str | None, started_at: datetime | None = None) -> int:
+                         flag: str | None, started_at: datetime | None = None,
+                         problem: str | None = None, weather: dict | None = None) -> int:
         """Write one poll's changes (``race.live.race.StoreDelta``) in one transaction.
 
         New laps are inserted (the primary key refuses a lap stored twice), changed flags
@@ -445,20 +456,24 @@ class RaceStore:
             revision: the live_state revision the caller loaded; another value means the
                 race was rewritten meanwhile (backfill, import): ``LiveStateConflict``.
             tracker: the lap tracker's state as JSON text.
+            problem: the feed's layout problem ("layout not understood: …") or None.
+            weather: one ``weather`` row (columns of ``schema.WEATHER`` without race_id),
+                replacing a reading with the same ``time_utc``.
 
         Returns:
             The new revision.
         """
         try:
             return self._apply_live_delta(delta, revision, tracker, status, message, source,
-                                          clock_s, flag, started_at)
+                                          clock_s, flag, started_at, problem, weather)
         except duckdb.Error as exc:
             raise StoreError(f"cannot store live laps of {delta.race_id}: "
                              f"{str(exc).splitlines()[0]}") from exc
 
     def _apply_live_delta(self, delta: StoreDelta, revision: int, tracker: str, status: str,
                           message: str, source: str, clock_s: float | None, flag: str | None,
-                          started_at: datetime | None) -> int:
+                          started_at: datetime | None, problem: str | None = None,
+                          weather: dict | None = None) -> int:
         race_id = delta.race_id
         with self.transaction() as cur:
             stamp = _now()
@@ -466,9 +481,9 @@ class RaceStore:
             bumped = cur.execute(
                 "UPDATE live_state SET revision = revision + 1, polls_ok = polls_ok + 1, "
                 "last_poll_at = ?, last_status = ?, last_message = ?, clock_s = ?, flag = ?, "
-                "tracker = ?, updated_at = ? WHERE race_id = ? AND revision = ?",
-                [stamp, status, message[:2000], clock_s, flag, tracker, stamp, race_id,
-                 revision]).fetchall()
+                "tracker = ?, updated_at = ?, problem = ? WHERE race_id = ? AND revision = ?",
+                [stamp, status, message[:2000], clock_s, flag, tracker, stamp,
+                 problem[:2000] if problem else None, race_id, revision]).fetchall()
             if not bumped or not bumped[0][0]:
                 raise self._revision_conflict(cur, race_id, revision)
             self._insert(cur, LAPS, delta.laps, race_id=race_id)
@@ -490,6 +505,9 @@ class RaceStore:
                 cur.execute("UPDATE flag_periods SET end_s = ? WHERE race_id = ? AND "
                             "period_number = ?", [delta.period_end[1], race_id,
                                                   delta.period_end[0]])
+            if weather:
+                self._insert(cur, WEATHER, pd.DataFrame([weather]), "INSERT OR REPLACE",
+                             race_id)
             if delta.race:
                 cur.execute("UPDATE races SET laps = ?, cars = ?, classes = ? "
                             "WHERE race_id = ?", [delta.race["laps"], delta.race["cars"],
@@ -501,14 +519,18 @@ class RaceStore:
         return revision + 1
 
     def record_poll_failure(self, race_id: str, *, status: str, message: str, source: str,
-                            started_at: datetime | None = None) -> None:
-        """Count a failed or skipped poll and log it; stored laps are not touched."""
+                            started_at: datetime | None = None,
+                            problem: str | None = None) -> None:
+        """Count a failed or skipped poll and log it (with the feed's layout problem, if
+        any); stored laps are not touched."""
         with self.transaction() as cur:
             stamp = _now()
             cur.execute(
                 "UPDATE live_state SET polls_failed = polls_failed + 1, last_poll_at = ?, "
-                "last_status = ?, last_message = ?, updated_at = ? WHERE race_id = ?",
-                [stamp, status, message[:2000], stamp, race_id])
+                "last_status = ?, last_message = ?, updated_at = ?, problem = ? "
+                "WHERE race_id = ?",
+                [stamp, status, message[:2000], stamp, problem[:2000] if problem else None,
+                 race_id])
             self._log_row(cur, kind="poll", source=source, status=status, race_id=race_id,
                           rows=0, message=message, started_at=started_at)
 

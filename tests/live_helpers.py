@@ -25,8 +25,9 @@ from race.sources.replay import FeedBuilder
 from tests.lapfixture import fmt, render
 
 FEED_PATHS = {"imsa": ("/imsa/RaceResults_JSONP.json", "/imsa/RaceData_JSONP.json"),
-              "imsa-2026": ("/RaceResults_JSONP.json", "/RaceData_JSONP.json"),
-              "wec-2017": ("/wec/__data.json", None), "wec-current": ("/wec/data.json", None)}
+               "imsa-2026": ("/RaceResults_JSONP.json", "/RaceData_JSONP.json"),
+               "wec-2017": ("/wec/__data.json", None), "wec-current": ("/wec/data.json", None),
+               "wec-2026": ("/ecm-prod/live/WEC/data.json", None)}
 # What the IMSA CDN's origin expects (the official page's headers); the caching server refuses
 # a request without them.
 IMSA_HEADERS = {"Referer": "https://www.imsa.com/scoring/", "Origin": "https://www.imsa.com"}

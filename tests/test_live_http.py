@@ -1,11 +1,12 @@
 """Live ingestion over real HTTP (127.0.0.1) with injected faults: every lap exactly once
 with its exact time, the flag periods, the pit stops and the final order of the official
-file — for the IMSA (before 2026 and 2026, behind a caching CDN), WEC 2017–2021 and current
-WEC layouts, on a synthetic race of ours and (when ../shared/realdata is present) on real
-races."""
+file — for the IMSA (before 2026 and 2026, behind a caching CDN), WEC 2017–2021, WEC ≤ 2025
+and WEC 2026 layouts, on a synthetic race of ours and (when ../shared/realdata is present) on
+real races."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from tests.live_helpers import (
     synthetic_lap_file,
 )
 
-LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current")
+LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current", "wec-2026")
 CALLBACKS = {"imsa-2026": ("?callback=jsonpRaceResults", "?callback=jsonpRaceData")}
 # One poll in every few gets a fault; faults that make a whole poll fail are injected on
 # extra polls between two good ones, as a flaky network would (the race clock moves on).
@@ -136,6 +137,45 @@ def test_synthetic_race_with_faults(store: RaceStore, layout: str) -> None:
         assert_names_repaired(store, f"live-{layout}")
         names = set(store.table("laps", f"live-{layout}")["driver_name"])
         assert {"André Négrão 0", "Jörg Müller 1", "Łukasz Wiśniewski 4"} <= names
+    # single lost polls between good ones are not layout drift
+    assert not isinstance(store.live_state(f"live-{layout}")["problem"], str)
+    if layout == "wec-2026":  # the weather of every poll that wrote, with its race time
+        # flags at the line from the feed's own history: the periods' bounds are exact
+        assert figures["period_bound_error_max_s"] == 0.0
+        weather = store.table("weather", f"live-{layout}")
+        assert len(weather) > 100 and weather["elapsed_s"].is_monotonic_increasing
+        assert not run["session"].problem
+
+
+def test_layout_drift_over_http(store: RaceStore) -> None:
+    """A feed served over HTTP whose payloads keep changing while the tracker finds nothing
+    new in them: after three polls the live state says the layout is not understood; a
+    missing field says so at once."""
+    from tests.test_live_wec2026 import payload
+
+    state = FeedState()
+    path = FEED_PATHS["wec-2026"][0]
+    with FeedServer(state) as server:
+        session = LiveSession(store, LiveConfig(source="wec", url=server.url(path),
+                                                race_id="drift"), fetcher=_fetcher(),
+                              recorder=False)
+        state.files[path] = json.dumps(payload(3600.0)).encode()
+        assert session.poll_once().status == "ok" and session.problem is None
+        for i in range(3):
+            frozen = payload(3600.0)
+            frozen["params"]["airTemp"] = 25.0 + i  # new bytes, the same timing content
+            state.files[path] = json.dumps(frozen).encode()
+            result = session.poll_once()
+            assert result.status == "duplicate"
+        assert result.problem and result.problem.startswith("layout not understood: 3 ")
+        assert store.live_state("drift")["problem"] == result.problem
+        moved = payload(3700.0, laps=(31, 29))
+        del moved["progressFlagState"]
+        state.files[path] = json.dumps(moved).encode()
+        result = session.poll_once()
+        assert result.status == "ok" and result.laps == 2
+        assert result.problem == "layout not understood: missing progressFlagState"
+        assert store.live_state("drift")["problem"] == result.problem
 
 
 def test_recording_replays_to_the_same_race(store: RaceStore, tmp_path: Path) -> None:
@@ -164,6 +204,7 @@ REAL_SEGMENTS = {
     "imsa-2026": ("imsa/2024/08-weathertech-raceway-laguna-seca", "imsa-2026", None, 15.0),
     "wec-current": ("wec/2025/cota-6h", "wec-current", 5400.0, 15.0),
     "wec-2017": ("wec/2024/fuji-6h", "wec-2017", 5400.0, 15.0),
+    "wec-2026": ("wec/2025/spa-6h", "wec-2026", 5400.0, 15.0),
 }
 
 
@@ -181,5 +222,11 @@ def test_real_race_with_faults(store: RaceStore, name: str) -> None:
                                       pit_tolerance_s=step + 2, windows=run["windows"])
     if layout == "imsa-2026":
         assert_names_repaired(store, f"live-{layout}")
+    if layout == "wec-2026":  # ``speed`` is the top speed: stored as the lap's top speed
+        live = store.table("laps", f"live-{layout}").set_index(["number", "lap_number"])
+        official = frames["laps"].set_index(["number", "lap_number"]).loc[live.index]
+        assert (live["top_speed_kph"].round(2).fillna(-1)
+                == official["top_speed_kph"].round(2).fillna(-1)).all()
+        assert live["speed_kph"].isna().all()  # no lap average in the 2026 layout
     print(f"\n{race} [{layout}] {run['polls']} polls, {run['requests']} requests, "
           f"statuses {run['statuses']}, {figures}")

@@ -109,3 +109,38 @@ def test_monitor_is_off_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyP
     at.switch_page("pages/data.py")
     at.run()
     assert any("monitor is off" in i.value for i in at.info)
+
+
+def test_a_feed_not_understood_is_shown_in_red(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live race whose payloads lack a field the parser needs: the sidebar and the Data
+    page say "layout not understood" in red (monitor off: read from the live state)."""
+    import json
+
+    from race.live.session import LiveConfig, LiveSession
+    from race.monitor import problem_lines
+    from tests.test_live_wec2026 import payload
+    from ui.state import get_live_monitor
+
+    db = tmp_path / "race.duckdb"
+    data = payload()
+    del data["params"]["elapsedTime"]
+    with RaceStore(db) as store:
+        session = LiveSession(store, LiveConfig("wec", "http://127.0.0.1/data.json",
+                                                race_id="drifting"), recorder=False)
+        session.ingest({"main": json.dumps(data).encode()}, 0.0)
+        assert problem_lines({"following": [{"race_id": "drifting", "event": None,
+                                             "key": "k", "problem": session.problem}]}) == [
+            "drifting: layout not understood: missing params.elapsedTime"]
+    get_live_monitor.clear()
+    monkeypatch.setenv("RACE_DB", str(db))
+    monkeypatch.setenv("RACE_BACKGROUND_VIDEO", str(tmp_path / "no-video.mp4"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    expected = "drifting: layout not understood: missing params.elapsedTime"
+    assert expected in [e.value for e in at.sidebar.error]
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception
+    assert expected in [e.value for e in at.main.error]

@@ -102,7 +102,8 @@ def cmd_live(args: argparse.Namespace) -> int:
                 polls += 1
                 if not args.json:
                     print(f"[{polls}] {result.status}: {result.message}"
-                          + (f" (race {session.race_id})" if session.race_id else ""),
+                          + (f" (race {session.race_id})" if session.race_id else "")
+                          + (f" — {result.problem}" if result.problem else ""),
                           flush=True)
                 if max_polls is not None and polls >= max_polls:
                     break
@@ -121,6 +122,8 @@ def cmd_live(args: argparse.Namespace) -> int:
               f"{summary['polls_failed']} failed, {summary['polls_skipped']} skipped, "
               f"{summary['laps_stored']} laps stored, {summary['marked_for_backfill']} "
               "marked for backfill")
+    if summary.get("problem"):
+        print(f"warning: {summary['problem']}", file=sys.stderr)
     return 0 if summary["polls_ok"] or not polls else 1
 
 

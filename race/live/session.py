@@ -6,6 +6,15 @@ by replays. A failed fetch or a bad payload is logged in the ingest log and chan
 else; a stale or duplicate payload is skipped. The race's live state (lap tracker) is saved
 with every write, in the same transaction, so a restarted process resumes where the last
 committed poll left off.
+
+Layout drift is loud: when a field the parser needs is missing (``FeedSnapshot.missing``,
+or a ``ParseError`` naming a field), or when ``DRIFT_POLLS`` payloads in a row change while
+nothing new is stored (skipped as stale/duplicate, or no lap, pit state, flag or race time
+moved, or only the race time for longer than ``STALL_LAPS`` median best laps), the live
+state's ``problem`` says ``layout not understood: <what>`` and the app
+shows it in red. Not counted: identical bytes, the time before the start (no laps, no race
+time), red and chequered flags (cars stand still). The first poll that stores something
+new, from a payload with nothing missing, clears it.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from race.errors import FetchError, ParseError, StoreError
 from race.importer import RaceMeta
 from race.live.race import STORED_KEEP, LiveRace
 from race.live.tracker import ELAPSED_ESTIMATED, LapTracker
-from race.sources.feed import FeedSnapshot, validate_snapshot
+from race.rows import Rows
+from race.sources.feed import FeedSnapshot, validate_snapshot, weather_row
 from race.sources.fetch import Fetcher, RawRecorder
 from race.sources.imsa_live import parse_race_data, parse_race_results
 from race.sources.wec_live import parse_wec
@@ -37,6 +47,9 @@ SERIES_OF = {"imsa": "IMSA", "wec": "WEC"}
 FAILED = ("fetch-error", "bad-payload", "store-error")
 STATE_REFRESH_S = 60.0  # a poll with nothing new still saves the tracker state this often
 SKIPPED = ("unchanged", "duplicate", "stale", "other-session")
+DRIFT_POLLS = 3  # changed payloads in a row with nothing new stored: layout not understood
+LAYOUT_PROBLEM = "layout not understood"
+STALL_LAPS = 3.0  # no lap for this many median best laps while the clock runs: drift
 
 
 @dataclass(frozen=True)
@@ -76,11 +89,24 @@ class PollResult:
     flag: str | None = None
     seconds: float = 0.0
     at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    problem: str | None = None
 
     def as_json(self) -> dict:
         return {"status": self.status, "laps": self.laps, "markers": self.markers,
                 "message": self.message, "clock_s": self.clock_s, "flag": self.flag,
-                "at": self.at.isoformat(timespec="seconds")}
+                "at": self.at.isoformat(timespec="seconds"), "problem": self.problem}
+
+
+def _merge_rows(first: Rows, second: Rows) -> Rows:
+    """Rows of ``first`` then ``second`` (columns missing on one side are None)."""
+    if second.empty:
+        return first
+    if first.empty:
+        return second
+    names = list(dict.fromkeys([*first.columns, *second.columns]))
+    return Rows({c: [*(first[c].tolist() if c in first else [None] * len(first)),
+                     *(second[c].tolist() if c in second else [None] * len(second))]
+                 for c in names})
 
 
 def default_raw_root(store: RaceStore) -> Path | None:
@@ -124,6 +150,12 @@ class LiveSession:
         self._chequered_at: float | None = None
         self._persisted: tuple | None = None  # material tracker state last written
         self._persisted_at = 0.0
+        self.problem: str | None = None  # "layout not understood: …" (see the module doc)
+        self._drift_polls = 0  # changed payloads in a row that stored nothing new
+        self._drift_note = ""
+        self._lap_clock: float | None = None  # race clock when a lap was last stored
+        self._bad_digest: str | None = None  # the last payload that could not be read
+        self._weather: dict | None = None  # the last weather reading written
         if self.race_id and store.has_race(self.race_id):
             self._open_existing()
 
@@ -263,40 +295,74 @@ class LiveSession:
         except ParseError as exc:
             if record and self.recorder is not None and self.race_id is not None:
                 self._record(payloads)
+            if exc.field is not None and type(exc) is ParseError:
+                # a key the parser needs is absent or unreadable: the layout moved on
+                self.problem = f"{LAYOUT_PROBLEM}: {exc.detail}"
+            elif digest_hex != self._bad_digest:  # e.g. a truncated body: loud only when
+                self._drift(True, f"bad payload ({exc.detail})")  # it keeps happening
+            self._bad_digest = digest_hex
             return self._fail("bad-payload", str(exc), started, started_at)
         if self.race is None:
             self._ensure_race(snapshot)
         if record and self.recorder is not None:
             self._record(payloads)
+        missing = (f"{LAYOUT_PROBLEM}: missing {', '.join(snapshot.missing)}"
+                   if snapshot.missing else None)
         for attempt in (1, 2):
             assert self.tracker is not None and self.race is not None
+            clock_before = self.tracker.clock_s
             track = self.tracker.process(snapshot, received_s)
             if track.status != "ok":
                 self._last_digest = digest_hex
+                self._drift(self._counts(snapshot), f"{track.status}: {track.message}",
+                            missing)
                 return self._fail(track.status, track.message, started, started_at)
             try:
+                crew = self._crew_rows(snapshot)  # before the laps: rows with licences
                 delta = self.race.add_laps(track.rows, track.markers,
                                            {c.number: c.vehicle for c in snapshot.cars
                                             if c.vehicle})
+                if not crew.empty:
+                    delta.drivers = _merge_rows(crew, delta.drivers)
                 message = (f"{len(delta.laps)} lap(s)" + (f", {len(delta.markers)} "
                                                           "marked for backfill"
                                                           if len(delta.markers) else ""))
                 if track.message:
                     message += f"; {track.message}"
                 material = self._material_state()
+                stalled = self._laps_stalled(snapshot, bool(len(delta.laps)))
+                nothing_new = (delta.empty and delta.lap_flags.empty
+                               and material == self._persisted
+                               and (self.tracker.clock_s == clock_before or stalled))
+                problem_before = self.problem
+                self._drift(nothing_new and self._counts(snapshot),
+                            "the payloads change but no lap, pit state, flag or race time "
+                            "moves", missing, reset=not nothing_new)
+                weather = weather_row(snapshot, received_s) \
+                    if self.config.source == "wec" else None
+                if weather is not None and self._weather is not None and {
+                        k: v for k, v in weather.items() if k not in ("time_utc", "elapsed_s")
+                } == {k: v for k, v in self._weather.items()
+                      if k not in ("time_utc", "elapsed_s")} and delta.empty:
+                    weather = None  # the same reading, and nothing else to write
                 if (delta.empty and delta.lap_flags.empty and material == self._persisted
+                        and weather is None and crew.empty and self.problem == problem_before
                         and time.monotonic() - self._persisted_at < STATE_REFRESH_S):
                     # Nothing a restart would need changed: no write (the next one
                     # carries the state anyway).
                     self._last_digest = digest_hex
                     return self._done(PollResult("ok", message="no new laps",
                                                  clock_s=track.clock_s,
-                                                 flag=self.tracker.flag), started)
+                                                 flag=self.tracker.flag,
+                                                 problem=self.problem), started)
                 self.revision = self.store.apply_live_delta(
                     delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
                     status="ok", message=message, source=self.config.url,
-                    clock_s=track.clock_s, flag=self.tracker.flag, started_at=started_at)
+                    clock_s=track.clock_s, flag=self.tracker.flag, started_at=started_at,
+                    problem=self.problem, weather=weather)
                 self._persisted, self._persisted_at = material, time.monotonic()
+                if weather is not None:
+                    self._weather = weather
             except LiveStateConflict as exc:
                 log.info("%s", exc)
                 self._load()
@@ -315,10 +381,76 @@ class LiveSession:
                 self._chequered_at = time.monotonic()
             return self._done(PollResult("ok", laps=len(delta.laps),
                                          markers=len(delta.markers), message=message,
-                                         clock_s=track.clock_s, flag=self.tracker.flag),
+                                         clock_s=track.clock_s, flag=self.tracker.flag,
+                                         problem=self.problem),
                               started)
         return self._fail("store-error", "the race kept changing during the write", started,
                           started_at)
+
+    def _crew_rows(self, snapshot: FeedSnapshot) -> Rows:
+        """``drivers`` rows of crew members the feed lists (WEC 2026 ``drivers[]``) and the
+        store does not hold yet: the whole crew from the first poll, with licence and
+        country, numbered like the tracker numbers the laps' drivers."""
+        assert self.tracker is not None and self.race is not None
+        stored = self.race.stored_drivers
+        rows: dict[str, list] = {"number": [], "driver_number": [], "driver_name": [],
+                                 "licence": [], "country": []}
+        for car in snapshot.cars:
+            track = self.tracker.cars.get(car.number)
+            if not car.crew or track is None:
+                continue
+            for i, name in enumerate(car.crew):
+                if name not in track.drivers:
+                    continue
+                key = (car.number, track.drivers.index(name) + 1)
+                if key in stored:
+                    continue
+                stored.add(key)
+                rows["number"].append(key[0])
+                rows["driver_number"].append(key[1])
+                rows["driver_name"].append(name)
+                rows["licence"].append(car.crew_licences[i] if i < len(car.crew_licences)
+                                       else None)
+                rows["country"].append(car.crew_countries[i] if i < len(car.crew_countries)
+                                       else None)
+        return Rows(rows) if rows["number"] else Rows()
+
+    # -- layout drift ----------------------------------------------------------------------
+    def _counts(self, snapshot: FeedSnapshot) -> bool:
+        """Whether a poll that stored nothing new counts as drift: not before the start
+        (no laps, no race time), not under a red or chequered flag (cars stand still)."""
+        assert self.tracker is not None
+        started = any(c.laps > 0 for c in snapshot.cars) or bool(snapshot.clock_s)
+        return started and (snapshot.flag or self.tracker.flag) not in ("RF", "FF")
+
+    def _laps_stalled(self, snapshot: FeedSnapshot, stored_laps: bool) -> bool:
+        """The race clock moves but no car has completed a lap for longer than
+        ``STALL_LAPS`` median best laps of the field: the laps are not being read."""
+        clock = self.tracker.clock_s if self.tracker else None
+        if stored_laps or self._lap_clock is None:
+            self._lap_clock = clock
+            return False
+        best = sorted(c.best_lap_ms for c in snapshot.cars if c.best_lap_ms)
+        if clock is None or not best:
+            return False
+        return clock - self._lap_clock > STALL_LAPS * best[len(best) // 2] / 1000.0
+
+    def _drift(self, nothing_new: bool, note: str, missing: str | None = None, *,
+               reset: bool = False) -> None:
+        """Count a changed payload that stored nothing new (or reset on one that did) and
+        set ``problem``: a missing field first, else ``DRIFT_POLLS`` such polls in a row."""
+        if reset:
+            self._drift_polls, self._drift_note = 0, ""
+        elif nothing_new:
+            self._drift_polls += 1
+            self._drift_note = note
+        if missing:
+            self.problem = missing
+        elif self._drift_polls >= DRIFT_POLLS:
+            self.problem = (f"{LAYOUT_PROBLEM}: {self._drift_polls} changed payloads in a row "
+                            f"stored nothing new (last: {self._drift_note})")
+        elif reset:
+            self.problem = None
 
     def _material_state(self) -> tuple:
         """What of the tracker's state matters after a restart: laps, pit states, flag."""
@@ -352,12 +484,15 @@ class LiveSession:
               started_at: datetime | None = None) -> PollResult:
         if self.race_id is not None and self.race is not None:
             self.store.record_poll_failure(self.race_id, status=status, message=message,
-                                           source=self.config.url, started_at=started_at)
+                                           source=self.config.url, started_at=started_at,
+                                           problem=self.problem)
         elif status in FAILED:
             self.store.log_ingest(kind="poll", source=self.config.url, status=status,
                                   message=message, started_at=started_at)
         log.info("poll %s: %s", status, message)
-        return self._done(PollResult(status, message=message), started)
+        if self.problem:
+            log.warning("%s: %s", self.race_id or self.config.url, self.problem)
+        return self._done(PollResult(status, message=message, problem=self.problem), started)
 
     def _done(self, result: PollResult, started: float) -> PollResult:
         result.seconds = time.perf_counter() - started
@@ -387,7 +522,8 @@ class LiveSession:
                 self.revision = self.store.apply_live_delta(
                     delta, revision=self.revision, tracker=json.dumps(self.tracker.to_state()),
                     status="stopped", message="stopped following", source=self.config.url,
-                    clock_s=self.tracker.clock_s, flag=self.tracker.flag)
+                    clock_s=self.tracker.clock_s, flag=self.tracker.flag,
+                    problem=self.problem)
             except StoreError as exc:
                 log.warning("%s: final state not saved: %s", self.race_id, exc)
             self.store.set_live_active(self.race_id, False)
@@ -398,5 +534,5 @@ class LiveSession:
                 "polls": self.polls_ok + self.polls_failed + self.polls_skipped,
                 "polls_ok": self.polls_ok, "polls_failed": self.polls_failed,
                 "polls_skipped": self.polls_skipped, "laps_stored": self.laps_stored,
-                "marked_for_backfill": self.markers_stored,
+                "marked_for_backfill": self.markers_stored, "problem": self.problem,
                 "last": self.last.as_json() if self.last else None}

@@ -15,11 +15,22 @@ poll interval, and marked ``pit_time_estimated`` until backfilled.
 
 Each crossing gets the flag shown at the poll that revealed it (the flag at the line is not
 in the feed); when the chequered flag appears, crossings before the leader's finish keep the
-previous flag. Pure: no I/O; the state round-trips through ``to_state``/``from_state``.
+previous flag. A feed that gives its flag history (WEC 2026 ``progressFlagState``, as race
+times from ``startTime``) sets the flag of each crossing from it instead. Pure: no I/O; the
+state round-trips through ``to_state``/``from_state``.
+
+Stale and duplicate payloads: a payload with a feed clock older than the newest seen is
+stale (WEC ≤ 2025 ``params.timestamp``, IMSA ``DT``). Without a feed clock (WEC 2026:
+``timestamp`` 0) the content decides: a race time (``elapsedTime``) older than the newest
+seen, or fewer laps for some car and more for none, is a stale copy; the same content
+(race time, and each car's laps, last lap, pit state, stops, driver) is a duplicate. A
+payload whose content moved on is never dropped, whatever its clock says.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -96,20 +107,22 @@ class LapTracker:
         self.session: str | None = None
         self.clock_s: float | None = None
         self._flag_now: str | None = None  # the flag of the snapshot being processed
+        self.content: str | None = None  # digest of the newest snapshot's content
 
     # -- state -----------------------------------------------------------------------------
     def to_state(self) -> dict:
         return {"source": self.source, "duration_s": self.duration_s,
                 "last_feed_ms": self.last_feed_ms, "start_offset_s": self.start_offset_s,
                 "flag": self.flag, "event": self.event, "session": self.session,
-                "clock_s": self.clock_s,
+                "clock_s": self.clock_s, "content": self.content,
                 "cars": {n: {**vars(t), "drivers": list(t.drivers)}
                          for n, t in self.cars.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> LapTracker:
         tracker = cls(state["source"], state.get("duration_s"))
-        for key in ("last_feed_ms", "start_offset_s", "flag", "event", "session", "clock_s"):
+        for key in ("last_feed_ms", "start_offset_s", "flag", "event", "session", "clock_s",
+                    "content"):
             setattr(tracker, key, state.get(key))
         tracker.cars = {n: CarTrack(**t) for n, t in state.get("cars", {}).items()}
         return tracker
@@ -148,6 +161,36 @@ class LapTracker:
         candidates = [raw + (day + d) * DAY_MS for d in (-1, 0, 1)]
         return min(candidates, key=lambda v: abs(v - self.last_feed_ms))
 
+    @staticmethod
+    def content_digest(snapshot: FeedSnapshot) -> str:
+        """What a timing screen shows that matters here: race time, flag, and each car's
+        laps, last lap, pit state, stops and driver (a digest: kept in the state)."""
+        key = (snapshot.clock_s, snapshot.flag, tuple(
+            (c.number, c.laps, c.last_lap_ms, c.in_pit, c.pit_stops, c.driver)
+            for c in snapshot.cars))
+        return hashlib.sha1(repr(key).encode()).hexdigest()
+
+    def _content_verdict(self, snapshot: FeedSnapshot, content: str) -> TrackResult | None:
+        """Stale or duplicate judged from the content (a payload without a feed clock)."""
+        if content == self.content:
+            return TrackResult("duplicate", message="same content as the last payload")
+        ahead = behind = 0
+        for car in snapshot.cars:
+            t = self.cars.get(car.number)
+            if t is not None:
+                ahead += car.laps > t.laps
+                behind += car.laps < t.laps
+        if ahead:
+            return None
+        clock = snapshot.clock_s
+        if clock is not None and self.clock_s is not None and clock < self.clock_s - 1e-6:
+            return TrackResult("stale", message=(
+                f"payload race time {clock:.3f} s is older than {self.clock_s:.3f} s"))
+        if behind:
+            return TrackResult("stale", message=(
+                f"{behind} car(s) show fewer laps than already seen: an older copy"))
+        return None
+
     def _race_clock(self, snapshot: FeedSnapshot, feed_s: float) -> float | None:
         if snapshot.clock_s is not None:
             return snapshot.clock_s
@@ -166,12 +209,17 @@ class LapTracker:
             received_s: wall-clock time of the poll (s), the clock of last resort.
         """
         feed_ms = self._feed_ms(snapshot)
+        content = self.content_digest(snapshot)
         if feed_ms is not None and self.last_feed_ms is not None:
             if feed_ms < self.last_feed_ms:
                 return TrackResult("stale", message=(
                     f"payload time {feed_ms} ms is older than {self.last_feed_ms} ms"))
-            if feed_ms == self.last_feed_ms:
+            if feed_ms == self.last_feed_ms and content == self.content:
                 return TrackResult("duplicate", message="same feed time as the last payload")
+        elif feed_ms is None:
+            verdict = self._content_verdict(snapshot, content)
+            if verdict is not None:
+                return verdict
         if self.event is None:
             self.event, self.session = snapshot.event, snapshot.session
         elif (snapshot.event, snapshot.session) != (self.event, self.session) and (
@@ -179,7 +227,10 @@ class LapTracker:
             return TrackResult("other-session", message=(
                 f"the feed now shows {snapshot.event} / {snapshot.session}, not "
                 f"{self.event} / {self.session}"))
-        feed_s = feed_ms / 1000.0 if feed_ms is not None else received_s
+        # No feed clock: the race clock the feed states (WEC 2026 elapsedTime), then the
+        # poll's wall-clock time; pit-lane times are measured on it.
+        feed_s = (feed_ms / 1000.0 if feed_ms is not None else snapshot.clock_s
+                  if snapshot.clock_s is not None else received_s)
         clock = self._race_clock(snapshot, feed_s)
         previous_flag = self.flag
         flag = snapshot.flag or self.flag
@@ -193,12 +244,15 @@ class LapTracker:
                 and self.clock_s is not None:
             boundary = (self.clock_s + clock) / 2  # the change happened between the polls
         self._assign_flags(result.rows, flag, previous_flag, boundary)
+        if snapshot.flag_periods:
+            self._flags_from_history(result.rows, snapshot.flag_periods)
         for when, elapsed in fresh:
             offset = when - elapsed
             if self.start_offset_s is None or offset < self.start_offset_s:
                 self.start_offset_s = offset
         if feed_ms is not None:
             self.last_feed_ms = feed_ms
+        self.content = content
         self.flag = flag
         self.clock_s = clock if clock is not None else self._race_clock(snapshot, feed_s)
         result.clock_s = self.clock_s
@@ -212,6 +266,9 @@ class LapTracker:
         t.car_class = car.car_class or t.car_class
         t.team = car.team or t.team
         t.vehicle = car.vehicle or t.vehicle
+        for name in car.crew:  # the whole crew, in the entry's order (WEC 2026)
+            if name not in t.drivers:
+                t.drivers.append(name)
         if car.driver and car.driver not in t.drivers:
             t.drivers.append(car.driver)
         gained = car.laps - t.laps
@@ -250,7 +307,7 @@ class LapTracker:
         base = {"number": number, "class": t.car_class, "team": t.team,
                 "manufacturer": None, "group_code": None, "lap_improvement": 0,
                 "hour_of_day_s": None, "pit_time_s": None, "crossing_in_pit": False,
-                "speed_kph": None, "lap_time_s": None, "elapsed_s": None,
+                "speed_kph": None, "top_speed_kph": None, "lap_time_s": None, "elapsed_s": None,
                 "driver_name": None, "driver_number": None, "flag": None}
         rows = []
         for lap in range(t.laps + 1, car.laps):  # laps the feed no longer shows
@@ -259,7 +316,8 @@ class LapTracker:
             result.markers.append((number, lap, LAP_TIME_UNKNOWN))
         driver = t.driver if in_lap and t.driver else car.driver
         final = {**base, "lap_number": car.laps, "crossing_in_pit": in_lap,
-                 "speed_kph": car.speed_kph, "driver_name": driver,
+                 "speed_kph": car.speed_kph, "top_speed_kph": car.top_speed_kph,
+                 "driver_name": driver,
                  "driver_number": car.driver_index if driver == car.driver
                  and car.driver_index else self._driver_number(t, driver)}
         lap_ms = car.last_lap_ms
@@ -300,6 +358,22 @@ class LapTracker:
         if name not in t.drivers:
             t.drivers.append(name)
         return t.drivers.index(name) + 1
+
+    @staticmethod
+    def _flags_from_history(rows: list[dict],
+                            periods: tuple[tuple[str, float, float | None], ...]) -> None:
+        """The flag at each crossing from the feed's own flag history (WEC 2026
+        ``progressFlagState``): exact, where the poll's flag only places a change between
+        two polls. Crossings before the history starts, and the chequered flag (from the
+        leader's crossing), keep the flag given by the polls."""
+        starts = [start for _, start, _ in periods]
+        for r in rows:
+            elapsed = r["elapsed_s"]
+            if elapsed is None or r["flag"] == "FF" or elapsed < starts[0]:
+                continue
+            i = bisect.bisect_right(starts, elapsed) - 1
+            if periods[i][0] != "FF":
+                r["flag"] = periods[i][0]
 
     def _assign_flags(self, rows: list[dict], flag: str | None, previous: str | None,
                       boundary: float | None) -> None:

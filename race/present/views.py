@@ -364,6 +364,7 @@ class MonitorStatus:
     source: str | None
     message: str | None
     polls: int  # polls of every race followed live (ok and failed)
+    problems: tuple[str, ...] = ()  # "race: layout not understood: …" of active races
 
 
 def monitor_status(live_rows: pd.DataFrame, now: datetime | None = None) -> MonitorStatus:
@@ -383,7 +384,20 @@ def monitor_status(live_rows: pd.DataFrame, now: datetime | None = None) -> Moni
     running = (now - at) <= timedelta(seconds=MONITOR_FRESH_S)
     polls = int(polled["polls_ok"].fillna(0).sum() + polled["polls_failed"].fillna(0).sum())
     return MonitorStatus(running, at, str(last["last_status"]), str(last["url"]),
-                         str(last["last_message"] or ""), polls)
+                         str(last["last_message"] or ""), polls, live_problems(polled))
+
+
+def live_problems(live_rows: pd.DataFrame) -> tuple[str, ...]:
+    """``race_id: problem`` of each race followed live whose feed is not understood
+    (``live_state.problem``, e.g. "layout not understood: missing params.elapsedTime"),
+    active races only."""
+    if live_rows.empty or "problem" not in live_rows:
+        return ()
+    active = live_rows["active"].fillna(True).astype(bool) if "active" in live_rows \
+        else pd.Series(True, index=live_rows.index)
+    rows = live_rows[live_rows["problem"].notna() & active]
+    return tuple(f"{r}: {p}" for r, p in zip(rows["race_id"], rows["problem"], strict=True)
+                 if isinstance(p, str) and p)
 
 
 # -- data page -------------------------------------------------------------------------------

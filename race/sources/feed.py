@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from race.errors import ValidationError
 from race.schema import FLAG_CODES
@@ -36,8 +37,16 @@ class CarState:
         pit_stops: the feed's stop counter (IMSA ``PS``, WEC ``pitstop``), None if absent.
         last_passing_ms: wall-clock instant of the last line crossing (epoch ms, WEC only).
         driver_index: 1-based index of the current driver in the car's entry, when the feed
-            lists the entry's drivers (newer WEC layout).
+            lists the entry's drivers (newer WEC layouts).
         speed_kph: average speed of the last lap (km/h).
+        top_speed_kph: the car's top speed (km/h; WEC 2026 ``speed``), not a lap average.
+        gap_ms / interval_ms / class_gap_ms: time to the leader, to the car ahead and to the
+            class leader (ms), when the feed gives them as numbers (WEC 2026).
+        gap_laps: laps behind the leader (WEC 2026 ``gapLaps`` "2 laps"; "-" = 0 → None).
+        crew: the whole crew, "First LAST", in the order of the entry (WEC 2026
+            ``drivers[]``): known from the first poll, before each has driven.
+        crew_licences / crew_countries: each crew member's FIA rating (Platinum, Gold,
+            Silver, Bronze) and country, aligned with ``crew`` (None when not given).
     """
 
     number: str
@@ -57,6 +66,27 @@ class CarState:
     speed_kph: float | None = None
     last_passing_ms: int | None = None
     gap: str | None = None
+    top_speed_kph: float | None = None
+    gap_ms: int | None = None
+    interval_ms: int | None = None
+    class_gap_ms: int | None = None
+    gap_laps: int | None = None
+    crew: tuple[str, ...] = ()
+    crew_licences: tuple[str | None, ...] = ()
+    crew_countries: tuple[str | None, ...] = ()
+
+    def as_json(self) -> dict:
+        """What ``python -m race probe`` shows of the car (times in s)."""
+        return {"number": self.number, "class": self.car_class, "position": self.position,
+                "class_position": self.class_position, "laps": self.laps,
+                "driver": self.driver, "team": self.team,
+                "last_lap_s": _seconds(self.last_lap_ms),
+                "best_lap_s": _seconds(self.best_lap_ms), "pit_stops": self.pit_stops,
+                "in_pit": self.in_pit, "state": self.state}
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,13 @@ class FeedSnapshot:
         remaining_s: race time remaining when the feed states it (s).
         flag: session flag (GF, FCY, SF, RF, FF) or None.
         flag_history: (race time s, flag) changes the feed reports itself, oldest first.
+        flag_periods: the same as periods (flag, start s, end s or None for the open one).
+        start_epoch_ms: wall-clock instant of the start (WEC 2026 ``params.startTime``).
+        weather: the feed's weather as it gives it (WEC: ``airTemp`` °C, ``trackTemp`` °C,
+            ``humidity`` %, ``pressure`` hPa, ``windSpeed``, ``windDirection`` °).
+        missing: fields the parser needs and did not find (``params.elapsedTime``,
+            ``entries[].lap`` …): a layout it does not fully understand. Empty when all found.
+        warnings: oddities the parser worked around (a ``driverId`` pointing to no one …).
     """
 
     source: str
@@ -86,9 +123,73 @@ class FeedSnapshot:
     flag: str | None = None
     flag_history: tuple[tuple[float, str], ...] = field(default_factory=tuple)
     weather: dict[str, float | str | None] = field(default_factory=dict)
+    flag_periods: tuple[tuple[str, float, float | None], ...] = field(default_factory=tuple)
+    start_epoch_ms: int | None = None
+    missing: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_json(self) -> dict:
+        """What ``python -m race probe --json`` prints: the session, every car, and what
+        the parser missed (flag codes as stored; ``end_s`` None for the open period)."""
+        return {"source": self.source, "layout": self.layout,
+                "session": {"event": self.event, "session": self.session,
+                            "elapsed_s": self.clock_s, "remaining_s": self.remaining_s,
+                            "flag": self.flag,
+                            "flag_periods": [{"flag": f, "start_s": a, "end_s": b}
+                                             for f, a, b in self.periods()],
+                            "weather": dict(self.weather)},
+                "cars": [c.as_json() for c in self.cars],
+                "missing": list(self.missing), "warnings": list(self.warnings)}
+
+    def periods(self) -> tuple[tuple[str, float, float | None], ...]:
+        """``flag_periods``, else periods made of ``flag_history`` (each change runs until
+        the next; the last is open)."""
+        if self.flag_periods or not self.flag_history:
+            return self.flag_periods
+        changes = sorted(self.flag_history)
+        return tuple((flag, start, changes[i + 1][0] if i + 1 < len(changes) else None)
+                     for i, (start, flag) in enumerate(changes))
 
     def car(self, number: str) -> CarState | None:
         return next((c for c in self.cars if c.number == number), None)
+
+
+HPA_PER_INHG = 33.8638866667
+# The WEC feed's weather keys → the stored columns (race.schema.WEATHER) and conversions
+# from °C, %, hPa, km/h (DATA.md gives no unit for windSpeed: km/h assumed), °.
+_WEATHER_COLUMNS = {
+    "airTemp": ("air_temp_f", lambda c: c * 9 / 5 + 32),
+    "trackTemp": ("track_temp_f", lambda c: c * 9 / 5 + 32),
+    "humidity": ("humidity_pct", lambda v: v),
+    "pressure": ("pressure_inhg", lambda hpa: hpa / HPA_PER_INHG),
+    "windSpeed": ("wind_speed_mph", lambda kph: kph / MPH_TO_KPH),
+    "windDirection": ("wind_direction_deg", lambda v: v),
+}
+
+
+def weather_row(snapshot: FeedSnapshot, received_s: float) -> dict | None:
+    """One ``weather`` row from a WEC payload's weather, or None when it has none.
+
+    ``time_utc`` is the start instant plus the race time when the feed gives both (WEC
+    2026 ``startTime`` + ``elapsedTime``), else the poll's wall-clock time; ``elapsed_s``
+    the race time of the reading.
+    """
+    values = {}
+    for key, (column, convert) in _WEATHER_COLUMNS.items():
+        number = as_float(snapshot.weather.get(key))
+        if number is not None and math.isfinite(number):
+            values[column] = round(convert(number), 4)
+    if not values:
+        return None
+    if snapshot.start_epoch_ms is not None and snapshot.clock_s is not None:
+        instant_s = snapshot.start_epoch_ms / 1000.0 + snapshot.clock_s
+    else:
+        instant_s = received_s
+    try:
+        when = datetime.fromtimestamp(round(instant_s, 3), UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return {"time_utc": when, "elapsed_s": snapshot.clock_s, **values}
 
 
 def times_ms(values: Iterable[object]) -> list[int | None]:

@@ -24,8 +24,12 @@ from race.timefmt import format_duration, format_lap_time
 
 WEC_STATE = {"wec-2017": {"GF": "green", "FCY": "full_yellow", "SF": "safety_car",
                           "RF": "red", "FF": "Chk"},
-             "wec-current": {"GF": "Grn", "FCY": "FCY", "SF": "SC", "RF": "Red", "FF": "Chk"}}
-LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current")
+             "wec-current": {"GF": "Grn", "FCY": "FCY", "SF": "SC", "RF": "Red", "FF": "Chk"},
+             "wec-2026": {"GF": "Grn", "FCY": "FCY", "SF": "SC", "RF": "Red", "FF": "Chk"}}
+# progressFlagState ``state`` of the 2026 layout
+WEC_2026_PROGRESS = {"GF": "green", "FCY": "full_yellow", "SF": "safety_car", "RF": "red",
+                     "FF": "chequered"}
+LAYOUTS = ("imsa", "imsa-2026", "wec-2017", "wec-current", "wec-2026")
 TX_PLACEHOLDERS = ("Tx4417", "Tx0912", "Tx7730")  # transponder rows of the 2026 IMSA feed
 PIT_ENTRY_LEAD_S = 10.0  # pit entry this long before the in-lap's line crossing (at most)
 
@@ -39,6 +43,7 @@ class _Car:
     driver: np.ndarray         # driver of lap k at k-1
     driver_number: np.ndarray
     speed_kph: np.ndarray
+    top_speed_kph: np.ndarray
     entries: np.ndarray        # pit-lane entries (s), sorted
     exits: np.ndarray          # matching exits (s)
     stop_entries: np.ndarray   # entries that count as a stop (not a pit-lane start)
@@ -46,6 +51,7 @@ class _Car:
     team: str | None
     vehicle: str | None
     drivers: list[str]         # entry list by driver number
+    crew: list[tuple[int, str]]  # (driver number, name) of each driver of the entry
 
 
 def pit_visits(car: pd.DataFrame) -> tuple[list[float], list[float], list[float]]:
@@ -128,8 +134,11 @@ class FeedBuilder:
             car = car.reset_index(drop=True)
             entries, exits, stops = pit_visits(car)
             lap_time = car["lap_time_s"].to_numpy(dtype=float)
-            names = (car.dropna(subset=["driver_name"]).sort_values("driver_number")
-                     .drop_duplicates("driver_number")["driver_name"].tolist())
+            listed = (car.dropna(subset=["driver_name", "driver_number"])
+                      .sort_values("driver_number").drop_duplicates("driver_number"))
+            names = listed["driver_name"].tolist()
+            crew = [(int(n), str(name)) for n, name in zip(
+                listed["driver_number"], listed["driver_name"], strict=True)]
             self.cars.append(_Car(
                 number=str(number), elapsed=car["elapsed_s"].to_numpy(dtype=float),
                 lap_time=lap_time, best=np.fmin.accumulate(np.where(
@@ -138,10 +147,14 @@ class FeedBuilder:
                 driver_number=car["driver_number"].to_numpy(),
                 speed_kph=car["speed_kph"].to_numpy(dtype=float) if "speed_kph" in car
                 else np.full(len(car), np.nan),
+                top_speed_kph=car["top_speed_kph"].to_numpy(dtype=float)
+                if "top_speed_kph" in car else np.full(len(car), np.nan),
                 entries=np.array(entries, dtype=float), exits=np.array(exits, dtype=float),
                 stop_entries=np.array(stops, dtype=float), car_class=str(car["class"].iloc[-1]),
                 team=car["team"].iloc[-1], vehicle=car["manufacturer"].iloc[-1]
-                if "manufacturer" in car else None, drivers=names))
+                if "manufacturer" in car else None, drivers=names, crew=crew))
+        self._class_ids = {c: i for i, c in enumerate(sorted({c.car_class for c in self.cars}),
+                                                      1)}
         last = max((c.elapsed[-1] for c in self.cars if len(c.elapsed)), default=0.0)
         if len(ff):
             self.chequered_s = float(ff.min())
@@ -174,7 +187,9 @@ class FeedBuilder:
                 "best_s": car.best[laps - 1] if laps else math.nan,
                 "crossing": car.elapsed[laps - 1] if laps else math.inf,
                 "speed": car.speed_kph[laps - 1] if laps else math.nan,
+                "top_speed": car.top_speed_kph[laps - 1] if laps else math.nan,
                 "driver": car.driver[current] if len(car.driver) else None,
+                "driver_number": car.driver_number[current] if len(car.driver) else None,
                 "retired": laps == len(car.elapsed) and t - car.elapsed[-1] > 900
                 and t < self.chequered_s})
         rows.sort(key=lambda r: (-r["laps"], r["crossing"], r["car"].number))
@@ -294,7 +309,98 @@ class FeedBuilder:
         """The payloads of one poll at race time t for ``layout`` (see ``LAYOUTS``)."""
         if layout in ("imsa", "imsa-2026"):
             return self.imsa_payloads(t, layout)
+        if layout == "wec-2026":
+            return {"main": self.wec_2026_payload(t)}
         return {"main": self.wec_payload(t, layout)}
+
+    # -- the 2026 WEC layout (DATA.md §5) --------------------------------------------------
+    def _epoch_ms(self, t: float) -> int:
+        return self.start_epoch_ms + round(t * 1000)
+
+    def progress_flag_state(self, t: float) -> list[dict]:
+        """``progressFlagState`` at race time t: the flag history so far, each item's
+        ``startTime`` an epoch instant (ms); the last item is the ``current`` one."""
+        changes = [(0.0, "GF")]
+        for flag, start, end in zip(self.periods["flag"], self.periods["start_s"],
+                                    self.periods["end_s"], strict=True):
+            if start <= t:
+                changes.append((float(start), str(flag)))
+                if end == end and end <= t:
+                    changes.append((float(end), "GF"))
+        if t >= self.chequered_s:
+            changes = [c for c in changes if c[0] < self.chequered_s]
+            changes.append((self.chequered_s, "FF"))
+        changes.sort(key=lambda c: c[0])
+        items = []
+        for i, (start, flag) in enumerate(changes):
+            items.append({"startTime": self._epoch_ms(start),
+                          "state": WEC_2026_PROGRESS.get(flag, "green"),
+                          "current": i == len(changes) - 1,
+                          "percentProgress": round(100 * start / self.duration_s, 2)
+                          if self.duration_s else 0.0})
+        return items
+
+    def wec_2026_payload(self, t: float) -> bytes:
+        """The WEC live JSON at race time t in the 2026 layout: ``timestamp`` 0,
+        ``elapsedTime`` (s), ``startTime`` (epoch ms), ``progressFlagState`` with epoch-ms
+        ``startTime``, ``drivers[]`` keyed by ``driverId``, the ``driver`` text "SURNAME
+        First", gaps in ms with the text fields "-", ``speed`` the top speed,
+        ``lastPassingTime`` 0 and the weather in ``params``."""
+        flag = self.flag(t)
+        rows = self.cars_at(t)
+        leader = rows[0] if rows else None
+        class_leader: dict[str, dict] = {}
+        entries = []
+        previous = None
+        for r in rows:
+            car: _Car = r["car"]
+            class_leader.setdefault(car.car_class, r)
+            state = "In" if r["in_pit"] else ("Chk" if flag == "FF" and r["crossing"]
+                                              >= self.chequered_s else "Run")
+            if r["retired"] and not r["in_pit"]:
+                state = "Stop"
+            crew = [_split_name(name) for _, name in car.crew]
+            number_now = r["driver_number"]
+            current_id = int(number_now) if number_now is not None and number_now == \
+                number_now else None
+            first_now, last_now = _split_name(r["driver"]) if r["driver"] else ("", "")
+            entries.append({
+                "number": car.number, "ranking": r["position"],
+                "categoryPosition": r["class_position"], "category": car.car_class,
+                "categoryId": self._class_ids.get(car.car_class, 0), "team": car.team or "",
+                "car": car.vehicle or "", "lap": r["laps"],
+                "lastlap": format_lap_time(r["last_s"]) or "",
+                "lastlapTime": 0 if r["last_s"] != r["last_s"] else round(r["last_s"] * 1000),
+                "bestLap": format_lap_time(r["best_s"]) or "",
+                "bestlapTime": 0 if r["best_s"] != r["best_s"] else round(r["best_s"] * 1000),
+                "pitstop": r["stops"], "state": state, "sector": 0,
+                "currentSector1": "", "currentSector2": "", "currentSector3": "",
+                "bestTimeSector1": 0, "bestTimeSector2": 0, "bestTimeSector3": 0,
+                "gap": "-", "gapPrev": "-", "classGap": "-",
+                "gapTime": _gap_ms(r, leader), "gapPrevTime": _gap_ms(r, previous),
+                "classGapTime": _gap_ms(r, class_leader[car.car_class]),
+                "gapLaps": _gap_laps_text(r, leader),
+                "speed": "" if r["top_speed"] != r["top_speed"] else
+                f"{float(r['top_speed']):.2f}",
+                "lastPassingTime": 0,
+                "driver": f"{last_now} {first_now}".strip(), "driverId": current_id,
+                "drivers": [{"driverId": n, "number": n, "firstName": first,
+                             "lastName": last, "shortName": f"{first[:1]}. {last}".strip(),
+                             "license": "", "country": ""}
+                            for (n, _), (first, last) in zip(car.crew, crew, strict=True)]})
+            previous = r
+        minute = t / 60.0
+        params = {
+            "sessionId": 1, "sessionName": self.session, "eventName": "N/A", "timestamp": 0,
+            "elapsedTime": round(t, 3), "remaining": round(self.duration_s - t, 3),
+            "startTime": self.start_epoch_ms, "duration": round(self.duration_s),
+            "raceState": WEC_STATE["wec-2026"][flag], "stopTime": 0, "stoppedSinceTime": 0,
+            "safetyCar": "N/A", "airTemp": round(20.0 + 0.01 * minute, 1),
+            "trackTemp": round(30.0 + 0.02 * minute, 1), "humidity": 55.0,
+            "pressure": 1013.0, "windSpeed": 3.5, "windDirection": 270.0}
+        return json.dumps({"params": params, "entries": entries,
+                           "progressFlagState": self.progress_flag_state(t),
+                           "bestSectors": [], "bestTimesByCategory": []}).encode()
 
     # -- lossless polling times ------------------------------------------------------------
     def next_time(self, t: float, step_s: float) -> float:
@@ -320,3 +426,35 @@ class FeedBuilder:
                 # in the pit lane now, next crossing on track: see the exit before it
                 limit = min(limit, car.elapsed[k] - 0.001)
         return max(limit, math.floor(t) + 1.0)  # IMSA's clock shows whole seconds
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """ "Kamui KOBAYASHI" → ("Kamui", "KOBAYASHI"): the trailing upper-case words are the
+    surname ("Nyck DE VRIES" → ("Nyck", "DE VRIES")); else the last word."""
+    words = str(name).split()
+    n = len(words)
+    while n > 1 and words[n - 1] == words[n - 1].upper() and any(
+            ch.isalpha() for ch in words[n - 1]):
+        n -= 1
+    if n == len(words):
+        n = max(1, len(words) - 1)
+    return " ".join(words[:n]), " ".join(words[n:])
+
+
+def _gap_ms(row: dict, ahead: dict | None) -> int:
+    """Time behind ``ahead`` (ms) at the line: this car's last crossing minus ``ahead``'s
+    crossing of the same lap; 0 for the car itself or without a crossing."""
+    if ahead is None or ahead is row or not row["laps"]:
+        return 0
+    other: _Car = ahead["car"]
+    lap = row["laps"]
+    if lap > len(other.elapsed) or ahead["laps"] < lap:
+        return 0
+    return max(0, round((row["crossing"] - other.elapsed[lap - 1]) * 1000))
+
+
+def _gap_laps_text(row: dict, leader: dict | None) -> str:
+    if leader is None:
+        return "-"
+    down = leader["laps"] - row["laps"]
+    return "-" if down <= 0 else f"{down} lap" if down == 1 else f"{down} laps"
