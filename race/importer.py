@@ -170,7 +170,14 @@ def import_lap_file(store: RaceStore, path: str | Path, *, series: str | None = 
     started_at = datetime.now(UTC).replace(tzinfo=None)
     path = Path(path)
     try:
-        result = _import(store, path, series, event, year, data)
+        try:
+            result = _import(store, path, series, event, year, data)
+        except RaceDataError:
+            raise
+        except Exception as exc:  # a file that trips a fault of ours is still a file error
+            log.debug("importing %s failed", path, exc_info=True)
+            raise ParseError(f"cannot be imported ({type(exc).__name__}: {exc}); nothing was "
+                             "stored", source=str(path)) from exc
     except RaceDataError as exc:
         store.log_ingest(kind="import", source=str(path), status="error", message=str(exc),
                          started_at=started_at)
@@ -186,6 +193,9 @@ def import_lap_file(store: RaceStore, path: str | Path, *, series: str | None = 
 
 def _read(path: Path) -> bytes:
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            # A pipe or a device would block or never end: only plain files are read.
+            raise ParseError("not a regular file (a pipe or a device?)", source=str(path))
         return path.read_bytes()
     except FileNotFoundError:
         raise ParseError("no such file", source=str(path)) from None

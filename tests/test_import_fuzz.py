@@ -539,3 +539,40 @@ def test_cli_subprocess_bad_files(seeded: Path, tmp_path: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[:500]
         assert len(lines[0]) <= MAX_ERROR_CHARS and "Traceback" not in done.stderr
     assert dump(db) == before
+
+
+# -- the Data page's upload: the same three outcomes ------------------------------------------
+UPLOAD_NAME = "Test Race 2024 (upload).csv"
+
+
+@pytest.mark.parametrize("case", sorted(LAP_BAD))
+def test_upload_of_a_bad_lap_file_fails_alone(case: str, seeded: Path, tmp_path: Path) -> None:
+    from race.views import import_files
+    db = tmp_path / "race.duckdb"
+    db.write_bytes(seeded.read_bytes())
+    before = dump(db)
+    with RaceStore(db) as store:
+        bad, good = import_files(store, [(UPLOAD_NAME, LAP_BAD[case][0]()),
+                                         ("other-race.csv", lap_file(bom=False))],
+                                 series="IMSA", year=2024)
+    assert not bad.ok and good.ok, (bad, good)
+    assert UPLOAD_NAME in bad.message and len(bad.message) <= MAX_ERROR_CHARS, bad.message
+    assert "\n" not in bad.message and "unexpected" not in bad.message
+    for part in LAP_BAD[case][1]:
+        assert part in bad.message, bad.message
+    with RaceStore(db) as store:  # the good file was stored, and only it
+        store.delete_race(good.race_id)
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize("case", sorted(ODD))
+def test_upload_of_an_odd_file_stores_the_plain_laps(case: str, tmp_path: Path) -> None:
+    from race.views import import_files
+    stored = []
+    for name, data in ((UPLOAD_NAME, lap_file()), (UPLOAD_NAME, ODD[case][0]())):
+        db = tmp_path / f"{len(stored)}.duckdb"
+        with RaceStore(db) as store:
+            (outcome,) = import_files(store, [(name, data)], series="IMSA", year=2024)
+        assert outcome.ok and "warning" not in outcome.message, outcome
+        stored.append(dump(db, drop_source=True))
+    assert stored[0] == stored[1]
