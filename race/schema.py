@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FLAG_CODES = ("GF", "FCY", "SF", "RF", "FF")
+GREEN_FLAGS = ("GF", "FF")
+SERIES = ("WEC", "IMSA")
 # The range of DuckDB's integer types: a value outside cannot be stored.
 INT_RANGES = {"TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
               "INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1)}
 # What pandas (and so every frame the store is given) can hold in a TIMESTAMP.
 TIMESTAMP_RANGE = ("1678-01-01", "2261-12-31")
-GREEN_FLAGS = ("GF", "FF")
-SERIES = ("WEC", "IMSA")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,13 @@ class TimeFormatError(ValueError):
         self.positions, self.values, self.reason = positions, values, reason
         super().__init__(f"{reason}: {values[0]!r}"[:300])
 
+    @property
+    def expected(self) -> str:
+        """What the first value should have been, for "<value> is not <expected>"."""
+        if self.reason.startswith("not a time"):
+            return "a time (SS.mmm, M:SS.mmm or H:MM:SS.mmm)"
+        return f"a time here ({self.reason})"
+
 
 def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None], *,
                    strict: bool = True, max_ms: float = MAX_TIME_MS) -> np.ndarray:

@@ -141,6 +141,29 @@ def _long_duplicate_header() -> bytes:
     return b"\n".join(lines)
 
 
+def _stray_quote_blank_lines_then_bad() -> bytes:
+    # A quote inside an unquoted field (read as a character) and blank lines: line 13 + 1.
+    table = rows()
+    table[0]["DRIVER_NAME"] = 'Ana "Speedy SØRENSEN'
+    table[8]["KPH"] = "fast"
+    return _insert_lines(4, [b"", b"", b"", b""], render(table).replace(b"\r\n", b"\n"))
+
+
+def _separators_only_row() -> bytes:
+    return _insert_lines(5, [b"," * 26])
+
+
+def _row_with_10k_fields() -> bytes:
+    lines = _lines()
+    lines[3] = lines[3] + b"x," * 10_000
+    return b"\n".join(lines)
+
+
+def _gzip() -> bytes:
+    import gzip
+    return gzip.compress(lap_file())
+
+
 # name → (bytes maker, substrings the one error line must contain besides the file's path)
 LAP_BAD: dict[str, tuple[Maker, list[str]]] = {
     # times no real file holds
@@ -220,6 +243,13 @@ LAP_BAD: dict[str, tuple[Maker, list[str]]] = {
     "png_image": (_png, []),
     "prose_text": (_prose, ["line 1"]),
     "double_bom": (lambda: b"\xef\xbb\xbf" + lap_file(), ["line 1"]),
+    "gzip_compressed": (_gzip, []),
+    "header_lowercase": (lambda: lap_file().replace(b"LAP_TIME", b"lap_time", 1),
+                         ["line 1", "LAP_TIME"]),
+    "row_of_separators_only": (_separators_only_row, ["line 6", "column NUMBER"]),
+    "row_with_10k_extra_fields": (_row_with_10k_fields, ["line 4", "fields"]),
+    "stray_quote_blank_lines_then_bad": (_stray_quote_blank_lines_then_bad,
+                                         ["line 14", "column KPH"]),
 }
 
 
@@ -287,6 +317,8 @@ SIBLING_BAD: dict[str, tuple[str, Maker]] = {
     "weather_header_only": ("weather", lambda: _weather(lambda t: [])),
     "weather_binary": ("weather", lambda: b"\x00\x01\x02" * 1000),
     "weather_semicolon_in_comma_file": ("weather", lambda: _weather().replace(b",", b";", 40)),
+    "weather_time_exponent": ("weather", lambda: _weather(_set(0, TIME_UTC_SECONDS="1.7e9"))),
+    "results_laps_exponent": ("results", lambda: _results(_set(0, LAPS="8e0"))),
 }
 
 
@@ -514,10 +546,14 @@ def test_odd_but_valid_files_import_as_the_plain_file(
         assert teams == [(NAMES[case],)]
 
 
-def test_folder_named_like_a_lap_file(tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("kind", ["folder", "pipe", "missing"])
+def test_path_that_is_no_lap_file(kind: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "laps.csv"
-    target.mkdir()
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "pipe":  # reading it would block forever
+        os.mkfifo(target)
     code, _out, err = run_import(capsys, tmp_path / "race.duckdb", str(target))
     assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
     assert str(target) in err[0] and "unexpected" not in err[0]

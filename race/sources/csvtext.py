@@ -184,7 +184,7 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
     names = [n.strip() or f"_unnamed_{i}" for i, n in enumerate(raw_names)]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
-        listed = ", ".join(shorten(n, 30).strip("'") for n in dup[:5])
+        listed = ", ".join(n if len(n) <= 30 else shorten(n, 30) for n in dup[:5])
         raise ParseError(f"duplicated column name(s) {listed}", source=source, line=1)
     if allow_short_rows:
         table, lines = _read_short_rows(data, sep, names, source)

@@ -57,10 +57,8 @@ def _column_as(table: pa.Table, header: str, column: str, dtype: str, kind: str,
         try:
             ms = parse_times_ms(table.column(header).combine_chunks(), max_ms=max_ms)
         except TimeFormatError as exc:
-            expected = ("a time (SS.mmm, M:SS.mmm or H:MM:SS.mmm)" if exc.reason.startswith(
-                "not a time") else f"a time here ({exc.reason})")
             raise _fail(source, lines, exc.positions, header, exc.values[0],
-                        expected) from None
+                        exc.expected) from None
         return ms / 1000.0
     text = pc.utf8_trim_whitespace(table.column(header).combine_chunks())
     empty = pc.equal(text, "")

@@ -71,11 +71,13 @@ def _no_rows(table, source: str) -> None:
 
 
 def _first_duplicate(keys: pd.Series, lines: np.ndarray, source: str, field: str,
-                     what: str) -> None:
+                     what: str, shown: list[str] | None = None) -> None:
+    """Raise on the second row holding a key already seen (``shown``: the keys' text)."""
     dup = keys.duplicated() & keys.notna()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ParseError(f"{what} {shorten(keys.iloc[i])} appears twice", source=source,
+        text = shown[i] if shown is not None else keys.iloc[i]
+        raise ParseError(f"{what} {shorten(text)} appears twice", source=source,
                          line=int(lines[i]), field=field)
 
 
@@ -105,7 +107,7 @@ def parse_results_file(data: bytes, source: str = "<results>") -> tuple[pd.DataF
         try:
             times[name] = parse_times_ms(pc.utf8_trim_whitespace(table.column(name))) / 1000.0
         except TimeFormatError as exc:
-            raise ParseError(f"{shorten(exc.values[0])} is not a time ({exc.reason})",
+            raise ParseError(f"{shorten(exc.values[0])} is not {exc.expected}",
                              source=source, line=int(lines[exc.positions[0]]),
                              field=name) from None
     whole = {name: _numbers(table, name, source, lines, whole=True, low=0, high=high)
@@ -167,7 +169,8 @@ def parse_weather_file(data: bytes, source: str = "<weather>") -> pd.DataFrame:
     low, high = _WEATHER_EPOCH_S
     seconds = _numbers(table, "TIME_UTC_SECONDS", source, lines, low=low, high=high)
     time_utc = pd.Series(pd.to_datetime(seconds, unit="s"))
-    _first_duplicate(time_utc, lines, source, "TIME_UTC_SECONDS", "reading time")
+    _first_duplicate(time_utc, lines, source, "TIME_UTC_SECONDS", "reading time",
+                     [v.strip() for v in table.column("TIME_UTC_SECONDS").to_pylist()])
     frame = pd.DataFrame({
         "time_utc": time_utc,
         "air_temp_f": _numbers(table, "AIR_TEMP", source, lines),
