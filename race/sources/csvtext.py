@@ -80,7 +80,8 @@ def _normalise_lines(data: bytes) -> bytes:
     """Old-Mac CR-only line ends become LF; lines of spaces or tabs only become blank."""
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")
-    if _SPACE_LINE.search(data):
+    # Cheap gate first: rows start with NUMBER, so a line starting blank is rare.
+    if (b"\n " in data or b"\n\t" in data) and _SPACE_LINE.search(data):
         data = _SPACE_LINE.sub(rb"\1", data)
     return data
 
