@@ -14,8 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from race.errors import RaceDataError
+from race.errors import RaceDataError, one_line
 from race.settings import resolve_db_path
+
+# An error or warning is one line a user reads at a glance: a long value is cut, not echoed.
+MAX_LINE_CHARS = 300
+
+
+def error_line(exc: BaseException | str, prefix: str = "error: ") -> str:
+    """``error: <message>`` on one line of at most ``MAX_LINE_CHARS`` characters."""
+    return one_line(f"{prefix}{exc}", MAX_LINE_CHARS)
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
@@ -107,7 +115,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                          year=args.year)
             except RaceDataError as exc:
                 failures += 1
-                print(f"error: {exc}", file=sys.stderr)
+                print(error_line(exc), file=sys.stderr)
                 continue
             results.append(result.as_json())
             if not args.json:
@@ -115,7 +123,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"[{i}/{len(files)}] {result.race_id}: {result.laps} laps, "
                       f"{result.cars} cars, {', '.join(result.classes)} ({state})")
                 for warning in result.warnings:
-                    print(f"  warning: {warning}")
+                    print("  " + error_line(warning, "warning: "))
     if args.json:
         print_json(results)
     # A file that cannot be imported is bad input, like every RaceDataError: status 2.
@@ -217,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except RaceDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -227,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # the last guard: a one-line message, never a traceback
         logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v and report it)",
+        print(error_line(f"unexpected {type(exc).__name__}: {exc} (run with -v and report it)"),
               file=sys.stderr)
         return 1
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 from race.analysis import stints as stint_tables
 from race.analysis.laps import derive_laps
-from race.errors import ParseError, RaceDataError
+from race.errors import ParseError, RaceDataError, ValidationError, one_line
+from race.schema import CLASSIFICATION, DRIVERS, RACE_TABLES, WEATHER, frame_problem
 from race.sources.lapfile import parse_lap_file
 from race.sources.results import parse_results_file, parse_weather_file
 from race.store import RaceStore
@@ -127,7 +128,11 @@ def track_from_event(event: str) -> str:
 
 
 def _sibling(path: Path, names: tuple[str, ...]) -> Path | None:
-    for candidate in sorted(path.parent.iterdir()):
+    try:
+        candidates = sorted(path.parent.iterdir())
+    except OSError:
+        return None
+    for candidate in candidates:
         lowered = candidate.name.lower()
         if candidate.is_file() and any(lowered == n or re.match(n, lowered) for n in names):
             return candidate
@@ -165,7 +170,14 @@ def import_lap_file(store: RaceStore, path: str | Path, *, series: str | None = 
     started_at = datetime.now(UTC).replace(tzinfo=None)
     path = Path(path)
     try:
-        result = _import(store, path, series, event, year, data)
+        try:
+            result = _import(store, path, series, event, year, data)
+        except RaceDataError:
+            raise
+        except Exception as exc:  # a file that trips a fault of ours is still a file error
+            log.debug("importing %s failed", path, exc_info=True)
+            raise ParseError(f"cannot be imported ({type(exc).__name__}: {exc}); nothing was "
+                             "stored", source=str(path)) from exc
     except RaceDataError as exc:
         store.log_ingest(kind="import", source=str(path), status="error", message=str(exc),
                          started_at=started_at)
@@ -181,6 +193,9 @@ def import_lap_file(store: RaceStore, path: str | Path, *, series: str | None = 
 
 def _read(path: Path) -> bytes:
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            # A pipe or a device would block or never end: only plain files are read.
+            raise ParseError("not a regular file (a pipe or a device?)", source=str(path))
         return path.read_bytes()
     except FileNotFoundError:
         raise ParseError("no such file", source=str(path)) from None
@@ -192,6 +207,7 @@ def _read(path: Path) -> bytes:
 
 def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
             year: int | None, data: bytes | None) -> ImportResult:
+    on_disk = data is None  # an upload has no folder: no results or weather beside it
     data = _read(path) if data is None else data
     digest = hashlib.sha256(data).hexdigest()
     laps = parse_lap_file(data, str(path))
@@ -208,7 +224,11 @@ def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
         return result
 
     frames = build_race_frames(laps)
-    if data is not None and path.exists():
+    for table in RACE_TABLES:
+        problem = frame_problem(table, frames.get(table.name))
+        if problem:  # the store would refuse it: say so before the transaction
+            raise ValidationError(f"cannot store the laps: {problem}", source=str(path))
+    if on_disk:
         _add_siblings(path, frames, result)
     derived = frames["laps"]
     chequered = derived.loc[derived["flag"].eq("FF"), "elapsed_s"]
@@ -234,25 +254,49 @@ def _import(store: RaceStore, path: Path, series: str | None, event: str | None,
 
 
 def _add_siblings(path: Path, frames: dict[str, pd.DataFrame], result: ImportResult) -> None:
-    """Official results and weather files beside the lap file; a bad one is a warning."""
+    """Official results and weather files beside the lap file; a bad one is a warning naming
+    it, and nothing of it is stored (the laps are)."""
     prefixed = _PREFIXED_STEM.match(path.stem)
     prefix = re.escape(path.name[: len(prefixed.group(1)) + 1].lower()) if prefixed else ""
     results = _sibling(path, ("results.csv", r"03_results.*\.csv$", prefix + r"results\.csv$"))
     if results is not None:
         try:
-            classification, licences = parse_results_file(results.read_bytes(), str(results))
-            frames["classification"] = classification
-            drivers = frames["drivers"].drop(columns=["licence", "country"]).merge(
-                licences[["number", "driver_number", "licence", "country"]],
-                on=["number", "driver_number"], how="left")
-            frames["drivers"] = drivers
-            vehicles = classification.set_index("number")["vehicle"]
-            frames["cars"]["vehicle"] = frames["cars"]["number"].map(vehicles)
-        except RaceDataError as exc:
-            result.warnings.append(f"results file skipped: {exc}")
+            frames.update(_results_frames(results, frames))
+        except Exception as exc:  # any fault of this file is a warning
+            result.warnings.append(f"results file skipped: {_fault(exc, results)}")
     weather = _sibling(path, ("weather.csv", r"26_weather.*\.csv$", prefix + r"weather\.csv$"))
     if weather is not None:
         try:
-            frames["weather"] = parse_weather_file(weather.read_bytes(), str(weather))
-        except RaceDataError as exc:
-            result.warnings.append(f"weather file skipped: {exc}")
+            readings = parse_weather_file(_read(weather), str(weather))
+            _check(WEATHER, readings, weather)
+            frames["weather"] = readings
+        except Exception as exc:  # any fault of this file is a warning
+            result.warnings.append(f"weather file skipped: {_fault(exc, weather)}")
+
+
+def _results_frames(results: Path, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The classification, and the drivers and cars tables with what the results add."""
+    classification, licences = parse_results_file(_read(results), str(results))
+    _check(CLASSIFICATION, classification, results)
+    drivers = frames["drivers"].drop(columns=["licence", "country"]).merge(
+        licences[["number", "driver_number", "licence", "country"]],
+        on=["number", "driver_number"], how="left")
+    _check(DRIVERS, drivers, results)
+    cars = frames["cars"].copy()
+    cars["vehicle"] = cars["number"].map(classification.set_index("number")["vehicle"])
+    return {"classification": classification, "drivers": drivers, "cars": cars}
+
+
+def _check(table, frame: pd.DataFrame, source: Path) -> None:
+    problem = frame_problem(table, frame)
+    if problem:
+        raise ValidationError(problem, source=str(source))
+
+
+def _fault(exc: Exception, source: Path) -> str:
+    """One line naming the file: the parser's message, else what went wrong reading it."""
+    if isinstance(exc, RaceDataError):
+        text = str(exc)
+        return text if str(source) in text else f"{source}: {text}"
+    log.debug("reading %s failed", source, exc_info=True)
+    return one_line(f"{source}: not a readable file of this kind ({type(exc).__name__}: {exc})")

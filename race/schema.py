@@ -9,10 +9,19 @@ NULL when the source file has no flag column (WEC ≤ 2019).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FLAG_CODES = ("GF", "FCY", "SF", "RF", "FF")
 GREEN_FLAGS = ("GF", "FF")
 SERIES = ("WEC", "IMSA")
+# The range of DuckDB's integer types: a value outside cannot be stored.
+INT_RANGES = {"TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
+              "INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1)}
+# What pandas (and so every frame the store is given) can hold in a TIMESTAMP.
+TIMESTAMP_RANGE = ("1678-01-01", "2261-12-31")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,23 @@ LAP_SOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("S3_SECONDS", "s3_seconds_s", "DOUBLE"),
 )
 REQUIRED_LAP_HEADERS = tuple(h for h, _, _ in LAP_SOURCE_COLUMNS[:25])
+# The values real lap files hold (54 files, 300,000 laps: DRIVER_NUMBER 1-3, LAP_NUMBER up
+# to 443, improvement codes 0-3, KPH 0.8-249, TOP_SPEED 46-350): a value outside these
+# bounds is a corrupt field, rejected with its line and column (all within DuckDB's ranges).
+LAP_VALUE_RANGES: dict[str, tuple[float, float, str]] = {
+    "driver_number": (1, 9, "the driver's index within the car's entry"),
+    "lap_number": (1, 9_999, "a lap number"),
+    "lap_improvement": (0, 3, "an improvement code"),
+    "s1_improvement": (0, 3, "an improvement code"),
+    "s2_improvement": (0, 3, "an improvement code"),
+    "s3_improvement": (0, 3, "an improvement code"),
+    "speed_kph": (0, 999, "a speed in km/h"),
+    "top_speed_kph": (0, 999, "a speed in km/h"),
+}
+# HOUR is a time of day; every other time is below timefmt.MAX_TIME_MS.
+TIME_OF_DAY_COLUMNS = ("hour_of_day_s",)
+# The longest text field a timing file holds (real: 43 characters): a longer one is corrupt.
+MAX_TEXT_CHARS = 200
 OPTIONAL_LAP_HEADERS = tuple(h for h, _, _ in LAP_SOURCE_COLUMNS[25:])
 TIME_COLUMNS = tuple(c for h, c, t in LAP_SOURCE_COLUMNS
                      if t == "DOUBLE" and c.endswith("_s"))
@@ -192,3 +218,43 @@ ALERTS = Table("alerts", (
 RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
                WEATHER, LIVE_STATE, LIVE_BACKFILL, PREDICTIONS, ALERTS)
 ALL_TABLES = (*RACE_TABLES, INGEST_LOG)
+
+
+def frame_problem(table: Table, frame: pd.DataFrame | None) -> str | None:
+    """What in ``frame`` the store would refuse for ``table``, or None.
+
+    Checks what DuckDB checks at insert time, so that a refusal can be reported (or a
+    table skipped) before the transaction: whole numbers within their integer type's range,
+    timestamps within range, and no two rows with the same key.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if frame is None or len(frame) == 0:
+        return None
+    for column, dtype in table.columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if dtype in INT_RANGES:
+            numbers = pd.to_numeric(values, errors="coerce").astype(float)
+            present = numbers.notna() & values.notna()
+            low, high = INT_RANGES[dtype]
+            bad = present & ~(numbers.between(low, high) & (numbers == np.floor(numbers)))
+            if bad.any():
+                return (f"{table.name}.{column}: {values[bad].iloc[0]!r} is not a whole number "
+                        f"from {low} to {high}")
+        elif dtype in ("TIMESTAMP", "DATE"):
+            stamps = pd.to_datetime(values, errors="coerce")
+            low, high = (pd.Timestamp(t) for t in TIMESTAMP_RANGE)
+            bad = values.notna() & ~stamps.between(low, high)
+            if bad.any():
+                return f"{table.name}.{column}: {values[bad].iloc[0]!r} is not a date"
+    key = [c for c in table.key if c in frame.columns and c != "race_id"]
+    if key and len(key) == len(table.key) - ("race_id" in table.key):
+        dup = frame.duplicated(key)
+        if dup.any():
+            row = frame.loc[dup, key].iloc[0]
+            return (f"{table.name}: two rows for "
+                    + ", ".join(f"{c} {row[c]!r}" for c in key))
+    return None

@@ -22,27 +22,44 @@ import pyarrow.compute as pc
 # whole seconds, an optional 1-3 digit fraction. Checked with one regex, then the parts are
 # combined arithmetically (far faster than capture groups on 20,000-row columns).
 TIME_PATTERN = r"^(?:(?:\d+[:'])?\d+[:'])?\d+(?:\.\d{1,3})?$"
+# No timing file holds a time this long (the longest real ones: a 17.5 h red-flag lap at
+# Le Mans 2024, ELAPSED just over 24 h): beyond it a value is a corrupt field.
+MAX_TIME_MS = 100 * 3_600_000
 
 
 class TimeFormatError(ValueError):
-    """A value is not a time; ``positions`` holds the offending indexes in the input."""
+    """A value is not a time; ``positions`` holds the offending indexes in the input and
+    ``reason`` what is wrong with the first one."""
 
-    def __init__(self, positions: np.ndarray, values: list[str]) -> None:
-        self.positions, self.values = positions, values
-        super().__init__(f"not a time: {values[0]!r} (expected SS.mmm, M:SS.mmm or H:MM:SS.mmm)")
+    def __init__(self, positions: np.ndarray, values: list[str],
+                 reason: str = "not a time (expected SS.mmm, M:SS.mmm or H:MM:SS.mmm)",
+                 ) -> None:
+        self.positions, self.values, self.reason = positions, values, reason
+        super().__init__(f"{reason}: {values[0]!r}"[:300])
+
+    @property
+    def expected(self) -> str:
+        """What the first value should have been, for "<value> is not <expected>"."""
+        if self.reason.startswith("not a time"):
+            return "a time (SS.mmm, M:SS.mmm or H:MM:SS.mmm)"
+        return f"a time here ({self.reason})"
 
 
-def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None]) -> np.ndarray:
+def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None], *,
+                   strict: bool = True, max_ms: float = MAX_TIME_MS) -> np.ndarray:
     """Parse time strings to integer milliseconds.
 
     Args:
         values: strings; empty strings and nulls mean "no time".
+        strict: minutes and seconds after a ``:`` must be below 60 and the time at most
+            ``max_ms`` (what every official file holds); off for live feed texts.
+        max_ms: the longest time accepted when ``strict``.
 
     Returns:
         float64 array of milliseconds (whole numbers), NaN where the input was empty.
 
     Raises:
-        TimeFormatError: a non-empty value is not a time.
+        TimeFormatError: a non-empty value is not a time (or, strict, out of range).
     """
     arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
         list(values), type=pa.string())
@@ -74,6 +91,18 @@ def parse_times_ms(values: pa.Array | pa.ChunkedArray | Iterable[str | None]) ->
     hours = np.where(counts >= 3, numbers[np.maximum(ends - 3, 0)], 0.0) if len(
         numbers) else np.zeros(0)
     ms = np.round((hours * 3600.0 + minutes * 60.0 + seconds) * 1000.0)
+    if strict and len(ms):
+        sixty = ((counts >= 2) & (seconds >= 60)) | ((counts >= 2) & (minutes >= 60))
+        if sixty.any():
+            positions = np.flatnonzero(sixty)
+            raise TimeFormatError(positions, [arr[int(i)].as_py() for i in positions[:3]],
+                                  "minutes and seconds must be below 60")
+        too_long = ~(ms <= max_ms)  # also catches inf and NaN from absurdly long digits
+        if too_long.any():
+            positions = np.flatnonzero(too_long)
+            limit = f"{max_ms / 3_600_000:g} hours"
+            raise TimeFormatError(positions, [arr[int(i)].as_py() for i in positions[:3]],
+                                  f"longer than {limit}: no timing file holds such a time")
     ms[empty.to_numpy(zero_copy_only=False)] = np.nan
     return ms
 

@@ -91,3 +91,80 @@ def render(table: list[dict[str, str]], *, sep: str = ",", bom: bool = True,
 def lap_file(laps: int = 8, **kwargs: object) -> bytes:
     """A valid lap file's bytes (see ``render`` for the layout options)."""
     return render(rows(laps), **kwargs)
+
+
+# -- the official results ("03_Results") and weather ("26_Weather") files of the same race --
+RESULTS_COLUMNS = ["POSITION", "NUMBER", "STATUS", "LAPS", "TOTAL_TIME", "GAP_FIRST",
+                   "GAP_PREVIOUS", "FL_LAPNUM", "FL_TIME", "FL_KPH", "TEAM", "CLASS", "GROUP",
+                   "DIVISION", "VEHICLE", "TIRES",
+                   *(f"DRIVER{n}_{part}" for n in (1, 2, 3)
+                     for part in ("FIRSTNAME", "SECONDNAME", "LICENSE", "COUNTRY"))]
+LICENCES = ("Platinum", "Gold", "Silver", "Bronze")
+WEATHER_COLUMNS = ["TIME_UTC_SECONDS", "TIME_UTC_STR", "AIR_TEMP", "TRACK_TEMP", "HUMIDITY",
+                   "PRESSURE", "WIND_SPEED", "WIND_DIRECTION", "RAIN"]
+RACE_START_EPOCH_S = 1_718_013_900  # 2024-06-10 10:05:00 UTC
+
+
+def _ms(text: str) -> int:
+    parts = [float(p) for p in text.split(":")]
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + p
+    return round(seconds * 1000)
+
+
+def results_rows(laps: int = 8) -> list[dict[str, str]]:
+    """The official classification of ``rows(laps)``: one row per car, drivers in blocks."""
+    table = rows(laps)
+    cars = []
+    for number, cls, team, make, _base, drivers in CARS:
+        own = [r for r in table if r["NUMBER"] == number]
+        best = min(own[1:], key=lambda r: _ms(r["LAP_TIME"]))
+        cars.append((len(own), _ms(own[-1]["ELAPSED"]), number, cls, team, make, drivers,
+                     best))
+    cars.sort(key=lambda c: (-c[0], c[1]))
+    out = []
+    for position, (n_laps, total, number, cls, team, make, drivers, best) in enumerate(cars, 1):
+        lead_total, prev_total = cars[0][1], cars[max(0, position - 2)][1]
+        row = {"POSITION": str(position), "NUMBER": number, "STATUS": "Classified",
+               "LAPS": str(n_laps), "TOTAL_TIME": fmt(total, hours=True),
+               "GAP_FIRST": "-" if position == 1 else f"+{(total - lead_total) / 1000:.3f}",
+               "GAP_PREVIOUS": "-" if position == 1 else f"+{(total - prev_total) / 1000:.3f}",
+               "FL_LAPNUM": best["LAP_NUMBER"], "FL_TIME": best["LAP_TIME"],
+               "FL_KPH": best["KPH"], "TEAM": team, "CLASS": cls, "GROUP": "",
+               "DIVISION": "", "VEHICLE": f"{make} Racer", "TIRES": "M"}
+        for n, name in enumerate(drivers, 1):
+            first, _, second = name.partition(" ")
+            row |= {f"DRIVER{n}_FIRSTNAME": first, f"DRIVER{n}_SECONDNAME": second,
+                    f"DRIVER{n}_LICENSE": LICENCES[(position + n) % 4],
+                    f"DRIVER{n}_COUNTRY": ("USA", "GBR", "BRA")[n % 3]}
+        out.append(row)
+    return out
+
+
+def weather_rows(minutes: int = 16) -> list[dict[str, str]]:
+    """One reading a minute from the start (°F, inHg, mph), as the official file has them."""
+    out = []
+    for i in range(minutes):
+        t = RACE_START_EPOCH_S + 60 * i
+        out.append({"TIME_UTC_SECONDS": str(t), "TIME_UTC_STR": f"10-Jun-24 10:{5 + i:02d}:00",
+                    "AIR_TEMP": f"{70 + i * 0.1:.1f}", "TRACK_TEMP": f"{85 + i * 0.2:.2f}",
+                    "HUMIDITY": str(60 - i % 3), "PRESSURE": "29.92", "WIND_SPEED": "3.1",
+                    "WIND_DIRECTION": str(180 + i), "RAIN": "-1"})
+    return out
+
+
+def render_table(table: list[dict[str, str]], columns: list[str], *, sep: str = ",",
+                 bom: bool = True, newline: str = "\r\n") -> bytes:
+    """Serialise a results or weather table (trailing separator, BOM, CRLF by default)."""
+    lines = [sep.join(columns) + sep] + [
+        sep.join(_field(r.get(c, ""), sep) for c in columns) + sep for r in table]
+    return (b"\xef\xbb\xbf" if bom else b"") + (newline.join(lines) + newline).encode("utf-8")
+
+
+def results_file(**kwargs: object) -> bytes:
+    return render_table(results_rows(), RESULTS_COLUMNS, **kwargs)
+
+
+def weather_file(**kwargs: object) -> bytes:
+    return render_table(weather_rows(), WEATHER_COLUMNS, **kwargs)

@@ -120,7 +120,7 @@ CASES: dict[str, tuple[Maker, list[str]]] = {
     "lap_numbers_not_contiguous": (lambda: _skip_row(3),
                                    ["{path}", "line 5", "column LAP_NUMBER", "does not follow"]),
     "lap_number_zero": (lambda: _edit(0, LAP_NUMBER="0"),
-                        ["{path}", "line 2", "column LAP_NUMBER", "< 1"]),
+                        ["{path}", "line 2", "column LAP_NUMBER", "1 to 9999"]),
     "elapsed_decreasing": (_elapsed_decreasing,
                            ["{path}", "line 6", "column ELAPSED", "does not increase"]),
     "unknown_flag_code": (lambda: _edit(4, FLAG_AT_FL="PURPLE"),
@@ -296,7 +296,8 @@ def test_failure_during_write_leaves_db_untouched(broken: str, fresh: tuple[Path
     def bad_frames(laps: pd.DataFrame) -> dict[str, pd.DataFrame]:
         frames = build_race_frames(laps)
         frame = frames[broken].copy()
-        column = {"laps": "lap_number", "stints": "laps", "flag_periods": "start_s"}[broken]
+        # Not a key column: duplicate keys are refused before the transaction.
+        column = {"laps": "speed_kph", "stints": "laps", "flag_periods": "start_s"}[broken]
         frame[column] = "not a number"
         frames[broken] = frame
         return frames

@@ -8,15 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from race.errors import ParseError
+from race.errors import ParseError, one_line, shorten
 
 BOM = b"\xef\xbb\xbf"
 _BLANK = re.compile(rb"\s*")  # fullmatch stops at the first non-blank byte
+_SPACE_LINE = re.compile(rb"(?m)^[ \t]+(\r?)$")
 # Blocks read in parallel by pyarrow's CSV reader (rows never span lines in these exports).
 _BLOCK_BYTES = 1 << 20
 
@@ -74,21 +76,90 @@ def sniff_separator(header: bytes, source: str) -> str:
     return ";" if semis >= commas else ","
 
 
-def _read_short_rows(text: str, sep: str, names: list[str], source: str) -> pa.Table:
+def _normalise_lines(data: bytes) -> bytes:
+    """Old-Mac CR-only line ends become LF; lines of spaces or tabs only become blank."""
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")
+    # Cheap gate first: rows start with NUMBER, so a line starting blank is rare.
+    if (b"\n " in data or b"\n\t" in data) and _SPACE_LINE.search(data):
+        data = _SPACE_LINE.sub(rb"\1", data)
+    return data
+
+
+def _row_lines(data: bytes) -> tuple[np.ndarray, bool]:
+    """The 1-based physical line on which each data row starts, and whether some quoted
+    field spans lines. Blank lines hold no row (the CSV reader skips them) and the lines
+    that continue a quoted field start none. Quotes are paired by parity (a quote inside an
+    unquoted field breaks it: ``_csv_row_lines`` then decides)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(data)]))
+    length = ends - starts
+    at = np.minimum(starts, max(len(buf) - 1, 0))
+    blank = (length == 0) | ((length == 1) & (buf[at] == 13)) if len(buf) else length == 0
+    inside = np.zeros(len(starts), dtype=bool)
+    if b'"' in data:
+        quotes = np.flatnonzero(buf == 34)
+        inside = np.searchsorted(quotes, starts) % 2 == 1
+    row = ~blank & ~inside
+    row[0] = False  # the header
+    return np.flatnonzero(row) + 1, bool(inside.any())
+
+
+def _csv_row_lines(data: bytes, sep: str) -> np.ndarray:
+    """The start line of each data row as Python's csv module reads the file (slow path)."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""),
+                        delimiter=sep)
+    lines, previous = [], 0
+    try:
+        for record in reader:
+            if record:
+                lines.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:
+        pass
+    return np.array(lines[1:], dtype=np.int64)
+
+
+def _read_short_rows(data: bytes, sep: str, names: list[str], source: str,
+                     ) -> tuple[pa.Table, np.ndarray]:
     """Python csv path for small files whose rows stop after their last filled field."""
-    rows = list(csv.reader(io.StringIO(text), delimiter=sep))[1:]
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep)
     columns: list[list[str]] = [[] for _ in names]
-    for i, row in enumerate(rows):
-        if len(row) > len(names):
-            raise ParseError(f"{len(row)} fields where the header has {len(names)}",
-                             source=source, line=i + 2)
-        if not any(v.strip() for v in row):
-            continue
-        row = row + [""] * (len(names) - len(row))
-        for col, value in zip(columns, row, strict=True):
-            col.append(value)
-    return pa.table({n: pa.array(c, type=pa.string()) for n, c in zip(names, columns,
+    lines: list[int] = []
+    previous = 0
+    try:
+        for record in reader:
+            line, previous = previous + 1, reader.line_num
+            if line == 1 or not any(v.strip() for v in record):
+                continue
+            if len(record) > len(names):
+                raise ParseError(f"{len(record)} fields where the header has {len(names)}",
+                                 source=source, line=line)
+            record = record + [""] * (len(names) - len(record))
+            for col, value in zip(columns, record, strict=True):
+                col.append(value)
+            lines.append(line)
+    except csv.Error as exc:
+        raise ParseError(f"unreadable CSV: {exc}", source=source,
+                         line=reader.line_num or None) from None
+    table = pa.table({n: pa.array(c, type=pa.string()) for n, c in zip(names, columns,
                                                                        strict=True)})
+    return table, np.array(lines, dtype=np.int64)
+
+
+def _arrow_read(data: bytes, sep: str, names: list[str], multiline: bool,
+                on_invalid: Callable[[pacsv.InvalidRow], str], block: int) -> pa.Table:
+    return pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1),
+        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid,
+                                          newlines_in_values=multiline),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+            check_utf8=True),
+    )
 
 
 def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
@@ -96,14 +167,16 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
     """Read a separator-terminated CSV export into an all-string Arrow table.
 
     Header names are stripped of spaces; the empty column made by the trailing separator is
-    dropped. Returns the table and each row's 1-based physical line number.
-    ``allow_short_rows``: rows may stop early (IMSA results omit empty driver blocks); the
-    missing fields are empty. Meant for small files (it reads row by row).
+    dropped. Returns the table and each row's 1-based physical line number (right with blank
+    lines, CRLF and quoted fields spanning lines). CR-only line ends and lines of spaces are
+    read as the plain file. ``allow_short_rows``: rows may stop early (IMSA results omit
+    empty driver blocks); the missing fields are empty. Meant for small files (it reads row
+    by row).
 
     Raises:
         ParseError: not text, no header, or a row with the wrong number of fields.
     """
-    data = decode_check(data, source, check_utf8=allow_short_rows)
+    data = _normalise_lines(decode_check(data, source, check_utf8=allow_short_rows))
     first_nl = data.find(b"\n")
     header = data if first_nl < 0 else data[:first_nl]
     sep = sniff_separator(header, source)
@@ -112,31 +185,31 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
     names = [n.strip() or f"_unnamed_{i}" for i, n in enumerate(raw_names)]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
-        raise ParseError(f"duplicated column name(s) {', '.join(dup)}", source=source, line=1)
+        listed = ", ".join(n if len(n) <= 30 else shorten(n, 30) for n in dup[:5])
+        raise ParseError(f"duplicated column name(s) {listed}", source=source, line=1)
     if allow_short_rows:
-        table = _read_short_rows(data.decode("utf-8"), sep, names, source)
-        table = table.select([n for n in names if not n.startswith("_unnamed_")])
-        return table, np.arange(2, table.num_rows + 2)
+        table, lines = _read_short_rows(data, sep, names, source)
+        return table.select([n for n in names if not n.startswith("_unnamed_")]), lines
     bad_rows: list[tuple[str, int, int]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         bad_rows.append((row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
+    lines, multiline = _row_lines(data)
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=names,
-                                           skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid,
-                                              newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-                check_utf8=True),
-        )
+        try:
+            table = _arrow_read(data, sep, names, multiline, on_invalid, _BLOCK_BYTES)
+        except pa.ArrowInvalid as exc:
+            if "straddle" not in str(exc):
+                raise
+            # A row longer than a block (a 10 MB field): read the file as one block.
+            bad_rows.clear()
+            table = _arrow_read(data, sep, names, multiline, on_invalid, len(data) + 1)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         utf8_check(data, source)  # the reader checks UTF-8 too, without naming the line
-        raise ParseError(f"unreadable CSV: {str(exc).splitlines()[0]}", source=source) from None
+        raise ParseError(f"unreadable CSV: {one_line(str(exc), 120)}", source=source,
+                         ) from None
     if bad_rows:
         # Blocks are read in parallel: report the first bad row in file order.
         located = []
@@ -148,7 +221,10 @@ def read_text_table(data: bytes, source: str, *, allow_short_rows: bool = False,
         raise ParseError(f"{actual} fields where the header has {expected} "
                          f"(truncated row or wrong separator?); {len(bad_rows)} such row(s)",
                          source=source, line=number)
+    if len(lines) != table.num_rows:  # a quote inside an unquoted field fooled the parity
+        lines = _csv_row_lines(data, sep)
+        if len(lines) != table.num_rows:
+            lines = np.arange(2, table.num_rows + 2)
     # Drop the empty column made by the trailing separator (and any other unnamed one).
     table = table.select([n for n in names if not n.startswith("_unnamed_")])
-    lines = np.arange(2, table.num_rows + 2)
     return table, lines

@@ -202,8 +202,8 @@ def times_ms(values: Iterable[object]) -> list[int | None]:
     # is not called at all, which matters on a 10 s poll).
     texts = {i: v.strip() for i, v in enumerate(values)
              if isinstance(v, str) and _TIME_LIKE.match(v)}
-    parsed = dict(zip(texts, parse_times_ms(list(texts.values())).tolist(), strict=True)) \
-        if texts else {}
+    ms = parse_times_ms(list(texts.values()), strict=False).tolist() if texts else []
+    parsed = dict(zip(texts, ms, strict=True))
     out: list[int | None] = []
     for i, v in enumerate(values):
         if isinstance(v, int | float) and not isinstance(v, bool) and v == v and v > 0:
