@@ -76,6 +76,7 @@ WHOLE_BODIES = {
     "a number": b"42", "a string": b'"live"', "utf-16": json.dumps({"a": 1}).encode("utf-16"),
 }
 TRUNCATIONS = (0.1, 0.5, 0.9)
+IDENTITY_KEYS = ("number", "N")
 BROKEN_BODIES = set(WHOLE_BODIES) | {f"truncated at {f:.0%}" for f in TRUNCATIONS}
 ODD_VALUES = (None, [], {}, [1, 2], {"a": 1}, True, "", "abc", -1, 0, 1e308, -1e308,
               10**20, 1.5, "NaN", "Infinity", "9" * 400, HUGE_TEXT, "<script>x</script>",
@@ -114,6 +115,8 @@ def mutations(payloads: dict[str, bytes], seed: int, count: int) -> list[tuple[s
             label = f"{key}: {'/'.join(map(str, path))} wrapped"
         else:
             value = rng.choice(ODD_VALUES)
+            if path[-1] in IDENTITY_KEYS and isinstance(value, str) and 0 < len(value) < 500:
+                continue  # another plausible car number is a new car, not a broken payload
             _set(data, path, value)
             shown = value if not isinstance(value, str) or len(value) < 20 else "<huge text>"
             label = f"{key}: {'/'.join(map(str, path))} = {shown!r}"

@@ -36,13 +36,11 @@ from race.live.tracker import ELAPSED_ESTIMATED, LapTracker
 from race.rows import Rows
 from race.sources.feed import FeedSnapshot, validate_snapshot, weather_row
 from race.sources.fetch import Fetcher, RawRecorder
-from race.sources.imsa_live import parse_race_data, parse_race_results
-from race.sources.wec_live import parse_wec
+from race.sources.live_parse import SOURCES, parse_payloads
 from race.store import LiveStateConflict, RaceStore
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("imsa", "wec")
 SERIES_OF = {"imsa": "IMSA", "wec": "WEC"}
 FAILED = ("fetch-error", "bad-payload", "store-error")
 STATE_REFRESH_S = 60.0  # a poll with nothing new still saves the tracker state this often
@@ -460,15 +458,8 @@ class LiveSession:
             for n, t in self.tracker.cars.items()))
 
     def _parse(self, payloads: dict[str, bytes]) -> FeedSnapshot:
-        if self.config.source == "wec":
-            return parse_wec(payloads["main"], self.config.url)
-        control = None
-        if payloads.get("flag") is not None:
-            try:
-                control = parse_race_data(payloads["flag"], self.config.flag_url or "RaceData")
-            except ParseError as exc:  # the laps are still good; the flag stays as it was
-                log.warning("%s", exc)
-        return parse_race_results(payloads["main"], self.config.url, control)
+        return parse_payloads(self.config.source, payloads, label=self.config.url,
+                              flag_label=self.config.flag_url or "RaceData")
 
     def _record(self, payloads: dict[str, bytes]) -> None:
         assert self.recorder is not None and self.race_id is not None

@@ -240,8 +240,9 @@ def as_float(value: object) -> float | None:
 
 
 def as_text(value: object) -> str | None:
-    """Stripped text; None for empty values."""
-    if value is None:
+    """Stripped text; None for empty values and for values that are no text at all (an
+    object or list where a text was: printing it would invent a car number or a name)."""
+    if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
     return text or None
