@@ -103,6 +103,14 @@ def load_sample_button(path: str) -> None:
     st.rerun()
 
 
+def model_line(path: str) -> None:
+    """The model's state when no monitor reports it (``race.models.training``)."""
+    from race.models.training import get_trainer, status_line
+
+    st.caption(f":material/model_training: "
+               f"{status_line(get_trainer(get_store(path), settings().models_dir).status())}")
+
+
 @st.fragment(run_every="15s")
 def render_monitor_status(path: str) -> None:
     """Live monitor: state, next race with countdown, last poll time and result of each race
@@ -115,6 +123,7 @@ def render_monitor_status(path: str) -> None:
         for line in rest:
             st.caption(line)
         return
+    model_line(path)
     status = views.monitor_status(data.live_states(path, data.data_version(path)))
     if status.last_poll_at is None:
         st.caption(":material/sensors_off: Live monitor: not running")

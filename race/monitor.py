@@ -584,7 +584,7 @@ def sidebar_lines(status: dict | None) -> list[str]:
     if model:
         from race.models.training import TrainingState, status_line
 
-        lines.append(f"Model: {status_line(TrainingState(**model))}")
+        lines.append(status_line(TrainingState(**model)))
     if status["errors"]:
         last = status["errors"][-1]
         lines.append(f"Last error ({_ago(last['at'], now)}): {last['message'][:160]}")

@@ -35,7 +35,13 @@ from race.models.model_io import (
     save_bundle,
 )
 from race.models.predict import fit_model, predict_features, race_features, summarise
-from race.models.training import get_trainer, live_race_ids, model_label, trainable_races
+from race.models.training import (
+    TrainingState,
+    get_trainer,
+    live_race_ids,
+    model_label,
+    trainable_races,
+)
 from race.settings import Settings
 from race.store import RaceStore
 
@@ -234,3 +240,43 @@ def update_race_models(store: RaceStore, race_id: str, *, models_dir: Path | Non
     log.info("models updated for %s at %d laps: %d predictions, %d alerts (%.2f s)",
              race_id, leader, update.predictions, update.alerts, update.seconds)
     return update
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a race's predictions come from, and why when it is the EWMA baseline."""
+
+    label: str                      # "trees …" or "ewma-baseline"
+    reason: str                     # why no trained model ("" when there is one)
+    training: TrainingState         # the trainer's state (sidebar / progress)
+    training_races: tuple[str, ...]  # what the model learnt from
+    live: bool                      # the race is followed live (the monitor updates it)
+
+
+def model_for_race(store: RaceStore, race_id: str, models_dir: Path | None = None, *,
+                   background: bool = True) -> ModelChoice:
+    """Which model predicts ``race_id`` now (``background``: the app's monitor trains due
+    models; without it training waits for *Train now*)."""
+    models_dir = Path(models_dir or Settings.from_env().models_dir)
+    trainer = get_trainer(store, models_dir)
+    state = trainer.status()
+    live = race_id in live_race_ids(store)
+    bundle, label = cached_bundle(models_dir)
+    if bundle is None and live:
+        own, own_label = cached_bundle(models_dir, own_model_name(race_id))
+        if own is not None:
+            return ModelChoice(f"trees on this race's laps ({own_label})", "", state,
+                               tuple(own.training_races), live)
+    if bundle is not None:
+        return ModelChoice(label, "", state, tuple(bundle.training_races), live)
+    if state.state in ("none", "failed"):
+        reason = state.message
+        if live and state.state == "none":
+            reason = ("no other race to learn from: this race trains its own model once it "
+                      "has 200 clean laps (checked every 5 laps)")
+    elif background:
+        reason = ""  # due or training: the monitor's job is on it
+    else:
+        reason = ("no model trained yet, and the app's background jobs are off "
+                  "($RACE_MONITOR=off): press Train now")
+    return ModelChoice(BASELINE, reason, state, (), live)
