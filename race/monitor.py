@@ -247,8 +247,6 @@ class RaceMonitor:
 
     def update_models(self) -> None:
         """Start a training when due; refresh the models' outputs of every followed race."""
-        from race.models.live_models import update_race_models  # loads scikit-learn: only when used
-
         try:
             if self.trainer.due():
                 self.request_training()
@@ -256,6 +254,10 @@ class RaceMonitor:
             self._error(f"model training: {exc}")
         with self._lock:
             race_ids = [t.session.race_id for t in self.tracked.values() if t.session.race_id]
+        if not race_ids:
+            return
+        # loads scikit-learn: only when used (an import in this thread slows the app's runs)
+        from race.models.live_models import update_race_models
         for race_id in race_ids:
             try:
                 update_race_models(self.store, race_id)

@@ -22,7 +22,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 
 from race.errors import RaceDataError
 from race.models.features import FEATURES
@@ -39,6 +38,8 @@ class ModelVersionError(RaceDataError):
 
 def library_versions() -> dict[str, str]:
     """The versions a pickled model depends on."""
+    import sklearn  # here: reading a model's status must not load scikit-learn
+
     return {"python": ".".join(platform.python_version_tuple()[:2]),
             "scikit-learn": sklearn.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "joblib": joblib.__version__}

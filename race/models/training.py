@@ -18,13 +18,19 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from race.errors import RaceDataError
-from race.models.model_io import ModelBundle, save_bundle
 from race.settings import Settings
 from race.store import RaceStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from race.models.model_io import ModelBundle
+
+# scikit-learn (model_io, live_models) is imported only once a model exists or is trained:
+# the sidebar asks for the status on the app's first run.
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +134,7 @@ class ModelTrainer:
         if self.busy:
             with self._state_lock:
                 return self._state
-        from race.models.live_models import cached_bundle
-
-        bundle, _ = cached_bundle(self.models_dir)
+        bundle = self._saved()
         if bundle is not None:
             return TrainingState("trained", 1.0, len(bundle.training_races),
                                  bundle.metadata.get("created_at"), "",
@@ -168,15 +172,24 @@ class ModelTrainer:
             self._run.release()
 
     def _due_for(self, races: list[str]) -> bool:
-        from race.models.live_models import cached_bundle
-
         if not races or self._failed_on == tuple(races):
             return False
-        bundle, _ = cached_bundle(self.models_dir)
+        bundle = self._saved()
         return bundle is None or sorted(bundle.training_races) != races
+
+    def _saved(self) -> ModelBundle | None:
+        """The saved model this installation can use, or None."""
+        from race.models.model_io import model_paths
+
+        if not model_paths(self.models_dir)[0].exists():
+            return None
+        from race.models.live_models import cached_bundle
+
+        return cached_bundle(self.models_dir)[0]
 
     def _train(self, races: list[str]) -> ModelBundle | None:
         from race.models.live_models import stored_laps, train_bundle
+        from race.models.model_io import save_bundle
 
         started = time.perf_counter()
         self._set(state="training", progress=0.0, races=len(races), message="")
