@@ -35,8 +35,11 @@ def prediction_figure(history: pd.DataFrame, number: str,
     laps = car["lap_number"]
     neutral = (car["neutralised"].to_numpy(dtype=bool) if "neutralised" in car
                else np.zeros(len(car), dtype=bool))
-    upper = car["upper80_s"].where(~neutral)
-    lower = car["lower80_s"].where(~neutral)
+    # No band there: it closes onto the prediction (a gap of NaNs would make the filled
+    # area jump across the gap).
+    point = car["predicted_s"]
+    upper = car["upper80_s"].where(~neutral & car["upper80_s"].notna(), point)
+    lower = car["lower80_s"].where(~neutral & car["lower80_s"].notna(), point)
     fig.add_trace(go.Scatter(x=laps, y=upper, mode="lines", line={"width": 0},
                              hoverinfo="skip", showlegend=False))
     fig.add_trace(go.Scatter(x=laps, y=lower, mode="lines", line={"width": 0},
