@@ -103,6 +103,14 @@ def load_sample_button(path: str) -> None:
     st.rerun()
 
 
+def model_line(path: str) -> None:
+    """The model's state when no monitor reports it (``race.models.training``)."""
+    from race.models.training import get_trainer, status_line
+
+    st.caption(f":material/model_training: "
+               f"{status_line(get_trainer(get_store(path), settings().models_dir).status())}")
+
+
 @st.fragment(run_every="15s")
 def render_monitor_status(path: str) -> None:
     """Live monitor: state, next race with countdown, last poll time and result of each race
@@ -118,6 +126,7 @@ def render_monitor_status(path: str) -> None:
         for line in problem_lines(current):  # a feed not understood is never silent
             st.error(line, icon=":material/running_with_errors:")
         return
+    model_line(path)
     status = views.monitor_status(data.live_states(path, data.data_version(path)))
     for line in status.problems:
         st.error(line, icon=":material/running_with_errors:")

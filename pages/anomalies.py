@@ -28,15 +28,19 @@ def anomalies_panel() -> None:
     with guard():
         store = get_store(sel.db_path)
         alerts = filter_classes(queries.alert_feed(store, race_id), sel.classes)
+        live = queries.race_live(store, race_id)
         if alerts.empty and queries.prediction_overview(store, race_id).history.empty:
-            empty_state("The detector has not run on this race yet. A live race is checked "
-                        "after 10 laps and every 5 laps after; for an imported race, run it "
-                        "now (the race is replayed with only the data known at each moment).")
-            if st.button("Detect incidents", icon=":material/report:"):
-                with st.spinner("Replaying the race lap by lap…"):
-                    update_race_models(store, race_id, force=True)
-                st.rerun()
-            return
+            if live:
+                empty_state("The detector has not run on this race yet: a live race is "
+                            "checked after 10 laps and every 5 laps after.")
+                return
+            with st.spinner("Replaying the race lap by lap…"):
+                update_race_models(store, race_id, force=True, auto_train=False)
+            alerts = filter_classes(queries.alert_feed(store, race_id), sel.classes)
+        finish = data.race_finish_s(sel.db_path, race_id, sel.version)
+        if finish is not None:
+            st.info(f"Race finished at {clock_text(finish)} (chequered flag): the feed is "
+                    "final.", icon=":material/sports_score:")
         st.markdown("**Alert feed** — newest first")
         if alerts.empty:
             empty_state("No incident or slow stop so far.")

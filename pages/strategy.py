@@ -1,7 +1,8 @@
 """Strategy: pit windows, stop cost, position after the stop, drive time, finish projection.
 
 Thin page: widgets → ``race.present.queries.strategy_*`` → render. The engine only uses the laps up
-to the chosen race time, so an imported race can be looked at as it stood at any moment.
+to the chosen race time, so an imported race can be looked at as it stood at any moment. After
+the chequered flag there is no window and no what-if: the final stints, stops and drive time.
 """
 
 from __future__ import annotations
@@ -42,6 +43,29 @@ with guard():
         snap = data.strategy_snapshot(sel.db_path, race_id, sel.version, t_s, others)
     if snap.cars.empty:
         empty_state("No laps yet: the strategy picture appears after the first crossings.")
+        st.stop()
+    finish = data.race_finish_s(sel.db_path, race_id, sel.version)
+    if finish is not None and snap.t_s >= finish:
+        st.caption(f"Race finished at {clock_text(finish)} (chequered flag): the final "
+                   f"stints, stops and drive time. Look at an earlier moment for the pit "
+                   f"windows as they stood · history: {len(past.summaries)} other race(s) "
+                   "of the series")
+        stints = data.table(sel.db_path, race_id, sel.version, "stints")
+        stops = data.table(sel.db_path, race_id, sel.version, "pit_stops")
+        st.markdown("**Final stints and stops** — class position at the flag; time in the "
+                    "pits = the sum of the car's PIT_TIME")
+        rows = filter_classes(strategy_views.final_rows(snap, stints, stops), sel.classes)
+        styled_table(rows, ["No.", "Class", "Pos", "Laps", "Stints", "Stops",
+                            "Time in the pits", "Longest stint (laps)", "Last stint (laps)"],
+                     focus=sel.focus, clock_columns=("Time in the pits",), height=420,
+                     key="pw-strategy-final")
+        st.markdown("**Drive time** — minimums are editable settings "
+                    "(`race/strategy/drive_time_rules.csv`, several approximate)")
+        drivers = filter_classes(strategy_views.final_driver_rows(snap), sel.classes)
+        styled_table(drivers, ["No.", "Class", "Driver", "Drive time", "Share", "Stints",
+                               "Minimum", "Status"], focus=sel.focus,
+                     clock_columns=("Drive time", "Minimum"), percent_columns=("Share",),
+                     height=320, key="pw-strategy-final-drivers")
         st.stop()
     st.caption(f"As of {clock_text(snap.t_s)} · flag {snap.flag} · scheduled end "
                f"{clock_text(snap.end_s) if snap.end_s else 'unknown'} · history: "

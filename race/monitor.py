@@ -162,6 +162,7 @@ class Tracked:
     started_at: datetime
     manual: bool = False
     errors: int = 0
+    failing_since: datetime | None = None  # first failed poll since the last good one
 
 
 def _utcnow() -> datetime:
@@ -196,8 +197,12 @@ class RaceMonitor:
                  check_every_s: float = 300.0, poll_every_s: float = 10.0,
                  lead_s: float = 600.0, grace_s: float = 3600.0,
                  finish_grace_s: float = 900.0, clock: Callable[[], datetime] = _utcnow,
-                 fetcher: Callable[[], Fetcher] = Fetcher) -> None:
+                 fetcher: Callable[[], Fetcher] = Fetcher,
+                 models_dir: str | Path | None = None) -> None:
+        from race.models.training import get_trainer
+
         self.store = store
+        self.trainer = get_trainer(store, models_dir)
         self.calendar_file = calendar_path
         self.options = _Options(check_every_s, poll_every_s, lead_s, grace_s, finish_grace_s,
                                 fetcher)
@@ -226,17 +231,36 @@ class RaceMonitor:
         self.scheduler.add_job(self.check_calendar, "interval",
                                seconds=self.options.check_every_s, id="calendar",
                                next_run_time=datetime.now(UTC), replace_existing=True)
-        # Predictions and alerts of followed races: train after 10 laps, update every 5 (the
-        # job is cheap when nothing is due); its own job so a model update never delays a poll.
+        # The current model (trained when due: races with flags stored and none trained on
+        # them), then the predictions and alerts of followed races: after 10 laps, every 5
+        # (cheap when nothing is due); its own job so a model update never delays a poll.
         self.scheduler.add_job(self.update_models, "interval", seconds=MODEL_CHECK_S,
-                               id="models", replace_existing=True)
+                               id="models", next_run_time=datetime.now(UTC),
+                               replace_existing=True)
+
+    def request_training(self, *, force: bool = False) -> bool:
+        """Train the current model in a scheduler job now (the *Train now* button; the
+        models job calls it when a model is due). False when the scheduler is not running
+        or a training is already under way."""
+        if not self.running or self.trainer.busy:
+            return False
+        self.scheduler.add_job(self.trainer.train, kwargs={"force": force}, id="train",
+                               replace_existing=True)
+        return True
 
     def update_models(self) -> None:
-        """Refresh the models' outputs of every followed race that has a race id yet."""
-        from race.models.live_models import update_race_models  # loads scikit-learn: only when used
-
+        """Start a training when due; refresh the models' outputs of every followed race."""
+        try:
+            if self.trainer.due():
+                self.request_training()
+        except RaceDataError as exc:
+            self._error(f"model training: {exc}")
         with self._lock:
             race_ids = [t.session.race_id for t in self.tracked.values() if t.session.race_id]
+        if not race_ids:
+            return
+        # loads scikit-learn: only when used (an import in this thread slows the app's runs)
+        from race.models.live_models import update_race_models
         for race_id in race_ids:
             try:
                 update_race_models(self.store, race_id)
@@ -358,13 +382,19 @@ class RaceMonitor:
             result: PollResult = tracked.session.poll_once()
         except RaceDataError as exc:
             tracked.errors += 1
+            tracked.failing_since = tracked.failing_since or self.clock()
             self._error(f"{key}: {exc}")
             return
         except Exception as exc:  # the job boundary: record it, keep the scheduler alive
             tracked.errors += 1
+            tracked.failing_since = tracked.failing_since or self.clock()
             log.exception("poll of %s failed", key)
             self._error(f"{key}: unexpected {type(exc).__name__}: {exc}")
             return
+        if result.status == "fetch-error":
+            tracked.failing_since = tracked.failing_since or self.clock()
+        elif result.status not in ("bad-payload", "store-error"):
+            tracked.failing_since = None
         if result.status in ("fetch-error", "bad-payload", "store-error"):
             self._error(f"{key}: {result.status}: {result.message}")
         if tracked.session.finished and not tracked.manual:
@@ -418,7 +448,10 @@ class RaceMonitor:
                 "flag": s.tracker.flag if s.tracker else None,
                 "polls_ok": s.polls_ok, "polls_failed": s.polls_failed,
                 "polls_skipped": s.polls_skipped, "laps_stored": s.laps_stored,
-                "problem": s.problem})
+                "problem": s.problem,
+                "unreachable_since": t.failing_since.isoformat(timespec="seconds")
+                if t.failing_since else None,
+                "finished": bool(s.tracker and s.tracker.flag == "FF")})
         next_race = None
         if nxt is not None:
             next_race = {"race_id": nxt.race_id, "event": nxt.event, "series": nxt.series,
@@ -431,18 +464,21 @@ class RaceMonitor:
                 if self.last_check else None,
                 "next_race": next_race, "following": following,
                 "replays": [r.status().as_json() for r in replays],
-                "errors": list(self.errors)}
+                "errors": list(self.errors), "model": self.trainer.as_json()}
 
     @staticmethod
     def describe(status: dict) -> str:
         """One line of text for the command line."""
-        parts = [f"monitor {'running' if status['running'] else 'stopped'}"]
+        parts = [f"monitor {monitor_state(status)}"]
         nxt = status.get("next_race")
         if nxt:
             when = "LIVE" if nxt["live"] else f"in {format_countdown(nxt['countdown_s'])}"
             parts.append(f"next: {nxt['series']} {nxt['event']} {when}")
         for f in status["following"]:
-            parts.append(f"{f['race_id'] or f['key']}: {f['last_status'] or 'waiting'} "
+            state = ("finished" if f.get("finished") else
+                     f"feed unreachable since {f['unreachable_since']}"
+                     if f.get("unreachable_since") else f["last_status"] or "waiting")
+            parts.append(f"{f['race_id'] or f['key']}: {state} "
                          f"({f['laps_stored']} laps, {f['polls_failed']} failed polls)"
                          + (f" {f['problem'].upper()}" if f.get("problem") else ""))
         if status["errors"]:
@@ -505,6 +541,28 @@ def problem_lines(status: dict | None) -> list[str]:
             for f in status["following"] if f.get("problem")]
 
 
+def monitor_state(status: dict) -> str:
+    """What the monitor is doing: ``stopped``, ``idle`` (no race followed: waiting for the
+    next one), ``following``, ``feed unreachable`` (every followed feed failing) or
+    ``finished`` (every followed race has had its chequered flag)."""
+    if not status["running"]:
+        return "stopped"
+    following = status["following"]
+    if not following:
+        return "idle"
+    if all(f.get("finished") for f in following):
+        return "finished"
+    if all(f.get("unreachable_since") for f in following):
+        return "feed unreachable"
+    return "following"
+
+
+def _clock(iso: str) -> str:
+    at = datetime.fromisoformat(iso)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%H:%M:%S UTC")
+
+
 def sidebar_lines(status: dict | None) -> list[str]:
     """The monitor's state as short Markdown lines (the app's sidebar; plain text, no HTML).
 
@@ -514,19 +572,35 @@ def sidebar_lines(status: dict | None) -> list[str]:
     if status is None:
         return ["Live monitor: **off** ($RACE_MONITOR=off)"]
     now = datetime.fromisoformat(status["now_utc"])
-    lines = [f"Live monitor: **{'running' if status['running'] else 'stopped'}**"]
+    state = monitor_state(status)
     nxt = status.get("next_race")
+    first = f"Live monitor: **{state}**"
+    if state == "idle":
+        first += " until the next race" if nxt else ": no race ahead in the calendar"
+    lines = [first]
     if nxt:
         when = ("live now" if nxt["live"] else f"in {format_countdown(nxt['countdown_s'])}")
         lines.append(f"Next: {nxt['series']} {nxt['event']}, {when}")
     for f in status["following"]:
         name = f["race_id"] or f["event"] or f["key"]
-        lines.append(f"Following {name}: last poll {_ago(f['last_poll_at'], now)} "
-                     f"({f['last_status'] or 'waiting'}), {f['laps_stored']} laps"
-                     + (f", {f['polls_failed']} failed" if f["polls_failed"] else ""))
+        if f.get("finished"):
+            lines.append(f"{name}: **finished** (chequered flag), {f['laps_stored']} laps")
+        elif f.get("unreachable_since"):
+            lines.append(f"Following {name}: **feed unreachable since "
+                         f"{_clock(f['unreachable_since'])}** ({f['polls_failed']} failed "
+                         f"polls), {f['laps_stored']} laps")
+        else:
+            lines.append(f"Following {name}: last poll {_ago(f['last_poll_at'], now)} "
+                         f"({f['last_status'] or 'waiting'}), {f['laps_stored']} laps"
+                         + (f", {f['polls_failed']} failed" if f["polls_failed"] else ""))
     for r in status["replays"]:
         state = "done" if r["done"] else "paused" if r["paused"] else "playing"
         lines.append(f"Replay {r['race_id']}: {state}, {r['race_time_s'] / 3600:.1f} h")
+    model = status.get("model")
+    if model:
+        from race.models.training import TrainingState, status_line
+
+        lines.append(status_line(TrainingState(**model)))
     if status["errors"]:
         last = status["errors"][-1]
         lines.append(f"Last error ({_ago(last['at'], now)}): {last['message'][:160]}")

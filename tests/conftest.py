@@ -38,6 +38,12 @@ def _is_loopback(address: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _models_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Models a test trains go to its own folder, never the project's models/."""
+    monkeypatch.setenv("RACE_MODELS_DIR", str(tmp_path / "models"))
+
+
+@pytest.fixture(autouse=True)
 def _monitor_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """The app's live monitor (scheduler) stays off in tests unless a test turns it on."""
     monkeypatch.setenv("RACE_MONITOR", "off")

@@ -8,6 +8,7 @@ browser for the module; screenshots of every page go to ``artifacts/`` (git-igno
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -53,8 +54,15 @@ def free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
+    calendar = tmp / "calendar.csv"  # one race, far ahead: the monitor idles, never fetches
+    calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
+                        "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
+                        "6,wec,https://example.invalid/data.json,,Race\n")
+    # The monitor on (its models job trains the sample race's model), models in tmp.
     env = {**os.environ, "RACE_DB": str(tmp / "race.duckdb"),
-           "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"), "PYTHONUNBUFFERED": "1"}
+           "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"), "PYTHONUNBUFFERED": "1",
+           "RACE_MONITOR": "on", "RACE_CALENDAR": str(calendar),
+           "RACE_MODELS_DIR": str(tmp / "models")}
     SERVER["log"] = tmp / "server.log"
     SERVER["video"] = tmp / "background.mp4"  # absent until test_07 writes it
     log = (tmp / "server.log").open("w")
@@ -147,7 +155,8 @@ def test_01_deep_link_on_a_fresh_server_lands_in_the_frame(page: Page, server: s
     page.goto(f"{server}/laps")
     settle(page)
     no_exception(page)
-    expect(page.get_by_role("button", name="Load sample data")).to_be_visible()
+    # the first run of a cold server imports the app (seconds on a loaded 2-core machine)
+    expect(page.get_by_role("button", name="Load sample data")).to_be_visible(timeout=30_000)
 
 
 def test_02_empty_app_says_what_to_do(page: Page, server: str) -> None:
@@ -216,6 +225,68 @@ def test_06_background_video_behind_the_content(page: Page, server: str) -> None
         shot(page, "10-laps-with-video")
     finally:
         SERVER["video"].unlink()
+
+
+RAW_MISSING = re.compile(r"\b(None|nan|NaN)\b")
+
+
+def main_text(pg: Page) -> str:
+    return pg.locator('[data-testid="stMain"]').inner_text()
+
+
+def go(pg: Page, title: str) -> None:
+    """Open a page by its address (at phone width the sidebar folds away)."""
+    base = pg.url.split("/", 3)
+    pg.goto(f"{base[0]}//{base[2]}/{Path(NAV[title]).stem}")
+    settle(pg)
+    pg.locator('[data-testid="stSidebarNav"]').wait_for(state="attached")
+
+
+def test_06a_predictions_name_a_trained_model(page: Page) -> None:
+    """Issue 13 item 1: the monitor trains on the sample race without a click; the page
+    names the model and shows the finished race's accuracy (no next lap after the flag)."""
+    go(page, "Predictions")
+    deadline = time.monotonic() + 180
+    while "Model: trees" not in main_text(page):
+        assert time.monotonic() < deadline, main_text(page)[:2000]
+        page.wait_for_timeout(2000)
+    settle(page)
+    no_exception(page)
+    text = main_text(page)
+    assert "ewma-baseline" not in text and not RAW_MISSING.search(text), text[:2000]
+    assert "Race finished at" in text and "Next lap per car" not in text
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "model trained" in sidebar and "Live monitor: idle" in sidebar
+    shot(page, "11-predictions-trained-1400")
+    page.set_viewport_size({"width": 390, "height": 844})
+    settle(page)
+    no_exception(page)
+    shot(page, "12-predictions-trained-390")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_06b_a_finished_race_gets_no_pit_advice(page: Page) -> None:
+    """Issue 13 item 5: Strategy after the flag: final stints, no window, no what-if."""
+    go(page, "Strategy")
+    no_exception(page)
+    text = main_text(page)
+    assert "Race finished at" in text and "Final stints and stops" in text
+    assert "Pit window" not in text and "What if" not in text
+    assert not RAW_MISSING.search(text), text[:2000]
+    shot(page, "13-strategy-finished-1400")
+    page.set_viewport_size({"width": 390, "height": 844})
+    settle(page)
+    shot(page, "14-strategy-finished-390")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    go(page, "Anomalies")
+    no_exception(page)
+    text = main_text(page)
+    assert "the feed is final" in text and not RAW_MISSING.search(text), text[:2000]
+    shot(page, "15-anomalies-finished-1400")
+    page.set_viewport_size({"width": 390, "height": 844})
+    settle(page)
+    shot(page, "16-anomalies-finished-390")
+    page.set_viewport_size({"width": 1500, "height": 1000})
 
 
 def test_07_server_log_has_no_traceback(server: str) -> None:

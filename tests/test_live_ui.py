@@ -56,7 +56,7 @@ def test_sidebar_shows_the_monitor_and_the_next_race(monitored_app) -> None:
     at, _ = monitored_app
     assert not at.exception
     text = captions(at)
-    assert "Live monitor: **running**" in text
+    assert "Live monitor: **idle** until the next race" in text
     assert "Next: WEC Far Future 6h, in " in text
 
 

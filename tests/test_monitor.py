@@ -203,3 +203,60 @@ def test_monitor_and_live_code_never_import_streamlit() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def _status(**changes) -> dict:
+    base = {"running": True, "now_utc": "2026-06-13T12:00:00+00:00", "following": [],
+            "replays": [], "errors": [], "next_race": {
+                "race_id": "x", "event": "24 Hours of Le Mans", "series": "WEC",
+                "track": "Le Mans", "start_utc": "2026-06-13T14:00:00+00:00",
+                "countdown_s": 7200.0, "live": False}}
+    return {**base, **changes}
+
+
+def _following(**changes) -> dict:
+    base = {"key": "k", "race_id": "wec-2026-le-mans", "event": "Le Mans", "manual": False,
+            "last_poll_at": "2026-06-13T11:59:55", "last_status": "ok",
+            "polls_failed": 0, "laps_stored": 120, "unreachable_since": None,
+            "finished": False}
+    return {**base, **changes}
+
+
+def test_sidebar_says_idle_following_unreachable_or_finished() -> None:
+    """Issue 13 item 8: never a bare "running"."""
+    from race.monitor import monitor_state, sidebar_lines
+    idle = sidebar_lines(_status())
+    assert idle[0] == "Live monitor: **idle** until the next race"
+    assert idle[1] == "Next: WEC 24 Hours of Le Mans, in 02:00:00"
+    assert sidebar_lines(_status(next_race=None))[0].endswith("no race ahead in the calendar")
+    following = sidebar_lines(_status(following=[_following()]))
+    assert following[0] == "Live monitor: **following**"
+    assert "last poll 5 s ago (ok), 120 laps" in following[2]
+    down = _status(following=[_following(unreachable_since="2026-06-13T11:40:00+00:00",
+                                         last_status="fetch-error", polls_failed=120)])
+    assert monitor_state(down) == "feed unreachable"
+    assert "feed unreachable since 11:40:00 UTC" in sidebar_lines(down)[2]
+    done = sidebar_lines(_status(following=[_following(finished=True)]))
+    assert done[0] == "Live monitor: **finished**" and "**finished**" in done[2]
+    assert sidebar_lines(_status(running=False))[0] == "Live monitor: **stopped**"
+    assert sidebar_lines(None)[0].startswith("Live monitor: **off**")
+
+
+def test_an_unreachable_feed_is_reported_with_the_time_it_went_down(tmp_path: Path) -> None:
+    state = FeedState()  # serves nothing: every poll fails
+    with FeedServer(state) as server, RaceStore(tmp_path / "race.duckdb") as store:
+        clock = Clock(datetime(2026, 6, 13, 14, 0, tzinfo=UTC))
+        monitor = RaceMonitor(store, calendar_path=DEFAULT_CALENDAR, poll_every_s=0.05,
+                              clock=clock, models_dir=tmp_path / "models",
+                              fetcher=lambda: Fetcher(timeout_s=1, attempts=1,
+                                                      min_interval_s=0))
+        try:
+            monitor.start_tracking("wec", server.url("/nothing.json"))
+            wait_for(lambda: monitor.status()["following"][0]["polls_failed"] >= 2)
+            clock.now += timedelta(minutes=5)
+            from race.monitor import sidebar_lines
+            lines = sidebar_lines(monitor.status())
+            assert lines[0] == "Live monitor: **feed unreachable**"
+            assert any("feed unreachable since 14:00:00 UTC" in line for line in lines)
+        finally:
+            monitor.shutdown()

@@ -199,3 +199,17 @@ def test_real_race_cut_is_causal_and_predictions_are_bounded() -> None:
     assert clean["predicted_s"].notna().mean() >= 0.95
     covered = (clean["actual_s"] >= clean["lower80_s"]) & (clean["actual_s"] <= clean["upper80_s"])
     assert 0.65 <= covered.mean() <= 0.92
+
+
+def test_the_point_sits_inside_its_interval(sample_races, sample_model) -> None:
+    """ML.md §1 intervals: the point is the interval's median, never one of its ends (the
+    EWMA baseline's residuals are one-sided: its 10 % quantile was the point itself)."""
+    for model in (sample_model, None):
+        p = predict_features(model, race_features(sample_races[2]))
+        p = p[p["lower80_s"].notna()]
+        assert (p["lower80_s"] < p["predicted_s"]).mean() > 0.99
+        assert (p["upper80_s"] > p["predicted_s"]).mean() > 0.99
+        clean = p[p["s_clean"]]
+        covered = ((clean["actual_s"] >= clean["lower80_s"])
+                   & (clean["actual_s"] <= clean["upper80_s"]))
+        assert 0.7 <= covered.mean() <= 0.9

@@ -25,9 +25,29 @@ def strategy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def test_a_finished_race_shows_final_stints_stops_and_drive_time(
+        strategy_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 5: after the chequered flag no pit window and no what-if."""
+    at = run_app(strategy_db, monkeypatch, "pages/strategy.py")
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Race finished at" in captions
+    text = " ".join(m.value for m in at.markdown)
+    assert "Final stints and stops" in text and "Drive time" in text
+    assert "Pit window" not in text and "Stint plan" not in text
+    assert not at.slider and not at.get("select_slider")
+    final = at.dataframe[0].value
+    assert len(final) == 7 and {"Stints", "Stops", "Time in the pits"} <= set(final.columns)
+    assert (final["Stops"].astype(int) >= 1).all()
+    drivers = at.dataframe[1].value
+    assert not drivers["Status"].astype(str).str.contains("driving").any()
+
+
 def test_strategy_page_shows_card_field_and_drivers(strategy_db: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_app(strategy_db, monkeypatch, "pages/strategy.py")
+    at.toggle(key="pw_strategy_replay").set_value(True).run()
+    at.select_slider(key="pw_strategy_t").set_value(120).run()
     assert_clean(at)
     text = " ".join(m.value for m in at.markdown)
     assert "Pit window:" in text and "Stop cost:" in text and "Finish:" in text

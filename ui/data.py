@@ -67,6 +67,12 @@ def race_end_s(path: str, race_id: str, version: int) -> float:
     return float(laps["elapsed_s"].max()) if len(laps) else 0.0
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def race_finish_s(path: str, race_id: str, version: int) -> float | None:
+    """The chequered flag's race time (None while the race runs)."""
+    return queries.race_finish_s(get_store(path), race_id)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def lap_history(path: str, race_id: str, version: int) -> pd.DataFrame:
     """Every lap with position, class position and gap to the class leader (read-only)."""
@@ -107,7 +113,8 @@ def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
 
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).
-VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log,
+VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, race_finish_s,
+             lap_history, ingest_log,
              live_states, strategy_laps, strategy_snapshot)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()

@@ -3,6 +3,7 @@ alert markers on a lap chart. Pure functions of DataFrames; no Streamlit calls."
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -27,13 +28,21 @@ def _layout(fig: go.Figure, *, height: int, y_title: str) -> go.Figure:
 
 def prediction_figure(history: pd.DataFrame, number: str,
                       y_range: tuple[float, float] | None = None) -> go.Figure:
-    """One car: actual lap times, the prediction made a lap earlier and its 80 % band."""
+    """One car: actual lap times, the prediction made a lap earlier and its 80 % band (none
+    for predictions made under a neutralisation: a band of minutes says nothing)."""
     car = history[history["number"] == number].sort_values("lap_number")
     fig = go.Figure()
     laps = car["lap_number"]
-    fig.add_trace(go.Scatter(x=laps, y=car["upper80_s"], mode="lines", line={"width": 0},
+    neutral = (car["neutralised"].to_numpy(dtype=bool) if "neutralised" in car
+               else np.zeros(len(car), dtype=bool))
+    # No band there: it closes onto the prediction (a gap of NaNs would make the filled
+    # area jump across the gap).
+    point = car["predicted_s"]
+    upper = car["upper80_s"].where(~neutral & car["upper80_s"].notna(), point)
+    lower = car["lower80_s"].where(~neutral & car["lower80_s"].notna(), point)
+    fig.add_trace(go.Scatter(x=laps, y=upper, mode="lines", line={"width": 0},
                              hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=laps, y=car["lower80_s"], mode="lines", line={"width": 0},
+    fig.add_trace(go.Scatter(x=laps, y=lower, mode="lines", line={"width": 0},
                              fill="tonexty", fillcolor=BAND, name="80 % interval",
                              hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=laps, y=car["ewma_s"], mode="lines", name="EWMA baseline",

@@ -184,3 +184,26 @@ def follows_period(start_s: np.ndarray, periods: pd.DataFrame, window_s: float) 
     out = np.zeros(len(start_s), dtype=bool)
     out[ok] = start_s[ok] - p_end[idx[ok]] <= window_s
     return out
+
+
+def finish_s(laps: pd.DataFrame, *, complete: bool) -> float | None:
+    """Race time of the chequered flag (s), or None while the race is still running.
+
+    The first FF crossing when the flag column shows one. A complete file (an import, not a
+    race followed live) without one (no flag column, or a finish under yellow) ends at the
+    leader's last crossing: the car with the most laps, the first of them to complete it.
+
+    Args:
+        laps: ``number, lap_number, elapsed_s`` and ``flag`` when the source has one.
+        complete: the laps are the whole race (an imported file).
+    """
+    if laps.empty:
+        return None
+    if "flag" in laps:
+        ff = laps.loc[laps["flag"].eq("FF"), "elapsed_s"]
+        if len(ff):
+            return float(ff.min())
+    if not complete:
+        return None
+    most = laps["lap_number"].max()
+    return float(laps.loc[laps["lap_number"] == most, "elapsed_s"].min())

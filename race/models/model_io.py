@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import platform
 from collections.abc import Callable
@@ -21,7 +22,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 
 from race.errors import RaceDataError
 from race.models.features import FEATURES
@@ -38,6 +38,8 @@ class ModelVersionError(RaceDataError):
 
 def library_versions() -> dict[str, str]:
     """The versions a pickled model depends on."""
+    import sklearn  # here: reading a model's status must not load scikit-learn
+
     return {"python": ".".join(platform.python_version_tuple()[:2]),
             "scikit-learn": sklearn.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "joblib": joblib.__version__}
@@ -67,8 +69,14 @@ def save_bundle(bundle: ModelBundle, models_dir: str | Path, name: str = DEFAULT
                 "features": FEATURES, "training_races": bundle.training_races,
                 "metrics": bundle.metrics,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    joblib.dump({"predictor": bundle.predictor, "detector": bundle.detector}, model_path)
-    meta_path.write_text(json.dumps(metadata, indent=1, default=str), encoding="utf-8")
+    # Written beside, then renamed: a reader (the app's jobs) never sees half a file. The
+    # metadata goes first; readers key their cache on the model file, which moves last.
+    tmp_model = model_path.with_name(model_path.name + ".tmp")
+    tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
+    joblib.dump({"predictor": bundle.predictor, "detector": bundle.detector}, tmp_model)
+    tmp_meta.write_text(json.dumps(metadata, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp_meta, meta_path)
+    os.replace(tmp_model, model_path)
     bundle.metadata = metadata
     log.info("saved model %s (%d training races)", model_path, len(bundle.training_races))
     return model_path

@@ -23,16 +23,42 @@ class PredictionOverview:
     running: pd.DataFrame     # running MAE on S_clean: made_at_s, n, mae_model, mae_ewma
     by_class: pd.DataFrame    # class, n, mae_model, mae_ewma, skill, coverage
     model: str                # "trees …" or "ewma-baseline"; "" when nothing is stored
+    finish_s: float | None = None  # the chequered flag's race time, when the race is over
 
 
-def prediction_overview(predictions: pd.DataFrame) -> PredictionOverview:
-    """Next lap per car, history, running MAE (model vs EWMA) and per-class accuracy."""
+def neutralised_at(made_at_s: pd.Series, periods: pd.DataFrame | None) -> np.ndarray:
+    """True where a prediction was made during a neutralisation period (its ends included:
+    an open period ends at the latest crossing)."""
+    out = np.zeros(len(made_at_s), dtype=bool)
+    if periods is None or periods.empty:
+        return out
+    t = made_at_s.to_numpy(dtype=float)
+    for start, end in zip(periods["start_s"].to_numpy(dtype=float),
+                          periods["end_s"].to_numpy(dtype=float), strict=True):
+        out |= (t >= start) & (t <= end)
+    return out
+
+
+def prediction_overview(predictions: pd.DataFrame, periods: pd.DataFrame | None = None,
+                        finish_s: float | None = None) -> PredictionOverview:
+    """Next lap per car, history, running MAE (model vs EWMA) and per-class accuracy.
+
+    Args:
+        predictions: ``RaceStore.predictions`` rows.
+        periods: the race's neutralisation periods: predictions made inside one get
+            ``neutralised`` True (the page says so instead of drawing its band).
+        finish_s: the chequered flag's race time: nothing made at or after it is kept
+            (those laps are never driven) and there is no pending next lap.
+    """
     p = predictions.sort_values(["number", "lap_number"], kind="stable")
+    if finish_s is not None and len(p):
+        p = p[p["made_at_s"] < finish_s]
     if p.empty:
         empty = pd.DataFrame()
-        return PredictionOverview(empty, p, empty, empty, "")
+        return PredictionOverview(empty, p, empty, empty, "", finish_s)
+    p = p.assign(neutralised=neutralised_at(p["made_at_s"], periods))
     last = p.groupby("number", sort=False).tail(1)
-    next_laps = last[last["actual_s"].isna()]
+    next_laps = last[last["actual_s"].isna()] if finish_s is None else last.iloc[:0]
     done = p[p["s_clean"].fillna(False).astype(bool) & p["actual_s"].notna()]
     done = done.sort_values("made_at_s", kind="stable")
     err_m = (done["actual_s"] - done["predicted_s"]).abs()
@@ -49,7 +75,8 @@ def prediction_overview(predictions: pd.DataFrame) -> PredictionOverview:
                                       coverage=("covered", "mean")).reset_index())
     by_class["skill"] = 1.0 - by_class["mae_model"] / by_class["mae_ewma"]
     model = str(p["model"].dropna().iloc[-1]) if "model" in p and p["model"].notna().any() else ""
-    return PredictionOverview(next_laps.reset_index(drop=True), p, running, by_class, model)
+    return PredictionOverview(next_laps.reset_index(drop=True), p, running, by_class, model,
+                              finish_s)
 
 
 def fresh_alert_numbers(alerts: pd.DataFrame, at_s: float,

@@ -68,10 +68,25 @@ def official_comparison(store: RaceStore, race_id: str) -> pd.DataFrame:
 
 
 # -- model outputs (race.models.predict / .anomalies, stored by race.models.live_models) --
-def prediction_overview(store: RaceStore, race_id: str):
-    """Stored next-lap predictions of a race shaped for the Predictions page."""
+def race_live(store: RaceStore, race_id: str) -> bool:
+    """The race is being followed live (its laps still grow)."""
+    state = store.live_state(race_id)
+    return bool(state and state.get("active"))
+
+
+def race_finish_s(store: RaceStore, race_id: str) -> float | None:
+    """Race time of the chequered flag (``race.analysis.flags.finish_s``); None while the race
+    runs. An imported file is the whole race."""
+    from race.analysis.flags import finish_s
+    laps = store.table("laps", race_id, ["number", "lap_number", "elapsed_s", "flag"])
+    return finish_s(laps, complete=not race_live(store, race_id))
+
+
+def prediction_overview(store: RaceStore, race_id: str, finish_s: float | None = None):
+    """Stored next-lap predictions of a race shaped for the Predictions page (nothing at or
+    after ``finish_s``; neutralised predictions marked)."""
     from race.present.model_views import prediction_overview as shape
-    return shape(store.predictions(race_id))
+    return shape(store.predictions(race_id), store.table("flag_periods", race_id), finish_s)
 
 
 def alert_feed(store: RaceStore, race_id: str, limit: int = 500) -> pd.DataFrame:

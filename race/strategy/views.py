@@ -98,3 +98,40 @@ def card(snapshot: StrategySnapshot, number: object) -> dict[str, str]:
             text += f"; last stop adds {_pct(c['last_fill_share'])} of a tank"
         out["Finish"] = text
     return out
+
+
+def final_rows(snapshot: StrategySnapshot, stints: pd.DataFrame,
+               stops: pd.DataFrame) -> pd.DataFrame:
+    """A finished race: per car its final class position, laps, stints and stops (no window,
+    no projection).
+
+    Args:
+        snapshot: the engine's view at the flag (positions, laps).
+        stints, stops: the race's ``stints`` and ``pit_stops`` tables.
+    """
+    c = snapshot.cars
+    numbers = c["number"].astype(str)
+    by_stint = stints.assign(number=stints["number"].astype(str)).groupby("number")
+    by_stop = stops.assign(number=stops["number"].astype(str)).groupby("number")
+    n_stints = numbers.map(by_stint.size()).fillna(0).astype(int)
+    longest = numbers.map(by_stint["laps"].max())
+    n_stops = numbers.map(by_stop.size()).fillna(0).astype(int)
+    pit_time = numbers.map(by_stop["pit_time_s"].sum()).where(n_stops > 0)
+    return pd.DataFrame({
+        "No.": c["number"], "Class": c["class"], "Pos": c["class_position"],
+        "Laps": c["laps"], "Stints": n_stints.to_numpy(), "Stops": n_stops.to_numpy(),
+        "Time in the pits": pit_time.to_numpy(dtype=float),
+        "Longest stint (laps)": longest.to_numpy(dtype=float),
+        "Last stint (laps)": c["stint_laps"],
+        "number": c["number"], "class": c["class"],
+    })
+
+
+def final_driver_rows(snapshot: StrategySnapshot) -> pd.DataFrame:
+    """Drive time per driver at the flag: what each drove against the rule (nobody is
+    "driving" and nothing is "still owed" after the finish)."""
+    rows = driver_rows(snapshot)
+    if rows.empty:
+        return rows
+    status = rows["Status"].astype(str).str.replace(" · driving", "", regex=False)
+    return rows.assign(Status=status.replace({"owes": "short of the minimum"}))
