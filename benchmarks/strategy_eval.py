@@ -205,7 +205,7 @@ def forward_report(scored: dict[str, pd.DataFrame]) -> list[tuple[str, bool]]:
     pooled = cost_cells(cost.assign(all="all"), ["all"]).iloc[0]
     print("\n== stop cost of routine green stops (median abs error, s; 80 % interval) ==")
     verdict = []
-    for race, r in cost_by_race.iterrows():
+    for _, r in cost_by_race.iterrows():
         ok = r["medAE"] <= r["base"]
         cov = r.get("cover80", np.nan)
         ok_cov = COVERAGE[0] <= cov <= COVERAGE[1]

@@ -282,6 +282,39 @@ class History:
                                                float(race_s))
         return self._cache[key]
 
+    def repeat_error(self, track: str, ck: str) -> float:
+        """Mean |Δ laps| between a car's consecutive full green stints (≥ 8 laps, none
+        neutralised, not the first) of a class at a track in past races; NaN without any."""
+        key = ("repeat", track, ck)
+        if key not in self._cache:
+            errors = []
+            for s in self.summaries:
+                if s.track != track or s.stints.empty:
+                    continue
+                st = s.stints[(s.stints["class_key"] == ck) & s.stints["green_end"].astype(bool)
+                              & (s.stints["neutral_laps"] == 0) & (s.stints["laps"] >= 8)
+                              & (s.stints["stint_number"] > 1)]
+                for _, c in st.sort_values("end_s").groupby("number", sort=False):
+                    errors.extend(np.abs(np.diff(c["laps"].to_numpy(dtype=float))))
+            self._cache[key] = float(np.mean(errors)) if errors else np.nan
+        return self._cache[key]
+
+    def cost_residuals(self, track: str, ck: str) -> np.ndarray:
+        """Routine stop costs of a class at a track minus their race's class median (s); the
+        class at every track when the track has none."""
+        key = ("cost_res", track, ck)
+        if key not in self._cache:
+            s = self.stops()
+            if "race_id" in s and len(s):
+                s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+                res = s["cost_s"] - s.groupby("race_id")["cost_s"].transform("median")
+                here = (s["track"] == track).to_numpy()
+                res = res.to_numpy(dtype=float)
+                self._cache[key] = res[here] if here.sum() >= 5 else res
+            else:
+                self._cache[key] = np.zeros(0)
+        return self._cache[key]
+
     def routine_cost(self, track: str, ck: str) -> float:
         """Median routine stop cost (s) of a class at a track; NaN without history."""
         s = self.stops(track)
