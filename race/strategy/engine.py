@@ -129,7 +129,7 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     laps["fuel_stint"] = fuel_stint_numbers(
         laps, {ck: history.routine_pit_time(track, ck) for ck in keys.unique()})
     # the first fuel stint's tank also fed the formation laps (measured in history)
-    start = keys.map({ck: history.start_units(ck, series or None)
+    start = keys.map({ck: history.start_units(ck, series or None, track=track)
                       for ck in keys.unique()}).to_numpy(dtype=float)
     first = laps["fuel_stint"].to_numpy() == 1
     progress = stint_progress(laps, units)
@@ -138,7 +138,8 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
     stints["units"] += stints["class_key"].map(
-        {ck: history.start_units(ck, series or None) for ck in keys.unique()}).where(
+        {ck: history.start_units(ck, series or None, track=track)
+         for ck in keys.unique()}).where(
         stints["stint_number"].eq(1), 0.0).fillna(0.0)
     stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
     stops["routine_c"] = _routine_causal(stops)

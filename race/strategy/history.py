@@ -117,13 +117,16 @@ def _start_deficits(green: pd.DataFrame) -> pd.DataFrame:
             neutral_laps, units``.
     """
     rows = []
-    for (race_id, series, ck), s in green.groupby(["race_id", "series", "class_key"],
-                                                  sort=False):
+    if "track" not in green:
+        green = green.assign(track="")
+    for (race_id, series, track, ck), s in green.groupby(
+            ["race_id", "series", "track", "class_key"], sort=False):
         later = s.loc[(s["stint_number"] > 1) & (s["neutral_laps"] == 0), "units"]
         first = s.loc[s["stint_number"] == 1, "units"]
         if len(later) >= START_MIN_LATER and len(first):
-            rows.append((race_id, series, ck, float(later.quantile(0.75) - first.median())))
-    return pd.DataFrame(rows, columns=["race_id", "series", "class_key", "deficit"])
+            rows.append((race_id, series, track, ck,
+                         float(later.quantile(0.75) - first.median())))
+    return pd.DataFrame(rows, columns=["race_id", "series", "track", "class_key", "deficit"])
 
 
 def lap_inflation(laps: pd.DataFrame) -> float:
@@ -209,9 +212,10 @@ class History:
                 self._cache[("start", min_laps)] = starts
                 # a first stint's tank also fed the formation laps: counted, it is a full one
                 first = st["stint_number"].eq(1).to_numpy()
-                extra = np.array([self.start_units(ck, se, min_laps=min_laps) if f1 else 0.0
-                                  for ck, se, f1 in zip(st["class_key"], st["series"], first,
-                                                        strict=True)])
+                extra = np.array([self.start_units(ck, se, track=tr, min_laps=min_laps)
+                                  if f1 else 0.0
+                                  for ck, se, tr, f1 in zip(st["class_key"], st["series"],
+                                                            st["track"], first, strict=True)])
                 st["units"] = st["units"] + extra
                 st["green_s"] = st["units"] * st["pace_s"]
             else:
@@ -219,10 +223,16 @@ class History:
             cached = self._cache[("green", min_laps)] = st
         return cached
 
-    def start_units(self, ck: str, series: str | None = None, *, min_laps: int = 8) -> float:
+    def start_units(self, ck: str, series: str | None = None, *, track: str | None = None,
+                    min_laps: int = 8) -> float:
         """Units a car of a fuel-limited class has used when lap 1 begins (formation and pace
         laps), as measured in past races (``_start_deficits``): the median over the series'
-        races of the class, else over all races of the class, else 0. Other class groups: 0
+        races of the class at ``track``, else over the series' races, else over all races of
+        the class, else 0. The units are laps of the track and the start procedure is the
+        series' (WEC: a formation lap and a rolling start; IMSA: pace laps), so the track's
+        own races come first: at Le Mans the WEC LMP2 first stints were 1-2 laps short (2019,
+        2024), at IMSA tracks -9...+20 laps (pace laps, and starters handing over at their
+        minimum drive time, ``handover``). Other class groups: 0
         (their stint lengths are set by energy allocations and strategy, and their first
         stints were not shorter on real races: measured median deficit −0.5 laps on WEC).
         """
@@ -234,8 +244,9 @@ class History:
         if starts is None or starts.empty:
             return 0.0
         mine = starts[starts["class_key"] == ck]
-        for values in (mine.loc[mine["series"] == (series or "").upper(), "deficit"],
-                       mine["deficit"]):
+        same = mine[mine["series"] == (series or "").upper()]
+        for values in (same.loc[same["track"] == track, "deficit"] if track else same[:0],
+                       same["deficit"], mine["deficit"]):
             if len(values) >= START_MIN_RACES:
                 return max(0.0, float(values.median()))
         return 0.0
