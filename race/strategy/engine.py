@@ -10,7 +10,7 @@ said at the end of that lap.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -99,12 +99,38 @@ class PreparedRace:
     repeat_car: dict[object, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-def _routine_causal(stops: pd.DataFrame) -> np.ndarray:
-    """Routine flag using only the class's stops known before each stop (expanding median)."""
+PRIOR_STOPS = 3   # history's routine PIT_TIME counts as this many stops of the race
+OTHER_TRACK_WEIGHT = 1.0   # the class's PIT_TIME at other tracks counts as one stop
+
+
+def cost_prior(history: History, track: str, ck: str, params: CostParams,
+               ) -> tuple[float, float, CostParams]:
+    """History's routine PIT_TIME and pit-lane offset for the point estimate of a stop's
+    cost, and the parameters to blend them with: the track's at ``params.history_weight``;
+    a first visit gets the class's PIT_TIME at the other tracks at ``OTHER_TRACK_WEIGHT``
+    (pit lanes differ in length: a weak prior, soon outweighed by this race's stops)."""
+    here = history.routine_pit_time(track, ck)
+    if np.isfinite(here):
+        return here, history.pit_offset(track), params
+    return (history.routine_pit_time(track, ck, anywhere=True), history.pit_offset(track),
+            replace(params, history_weight=OTHER_TRACK_WEIGHT))
+
+
+def _routine_causal(stops: pd.DataFrame, prior_s: dict[str, float] | None = None,
+                    ) -> np.ndarray:
+    """Routine flag using only the class's stops known before each stop (expanding median,
+    with ``PRIOR_STOPS`` copies of the class's routine PIT_TIME in history, ``prior_s``, so
+    that a drive-through or a splash that comes first is not taken for a routine stop)."""
     out = np.zeros(len(stops), dtype=bool)
-    for _, s in stops.groupby("class_key", sort=False):
+    prior_s = prior_s or {}
+    for ck, s in stops.groupby("class_key", sort=False):
         pit = s["pit_time_s"].to_numpy(dtype=float)
-        med = pd.Series(pit).expanding().median().to_numpy()
+        prior = float(prior_s.get(str(ck), np.nan))
+        if np.isfinite(prior):
+            med = np.array([np.median(np.r_[pit[:j + 1], np.full(PRIOR_STOPS, prior)])
+                            for j in range(len(pit))])
+        else:
+            med = pd.Series(pit).expanding().median().to_numpy()
         ratio = pit / med
         ok = (green_at_pace(s).to_numpy(dtype=bool)
               & (ratio >= ROUTINE_LOW) & (ratio <= ROUTINE_HIGH))
@@ -142,7 +168,9 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
          for ck in keys.unique()}).where(
         stints["stint_number"].eq(1), 0.0).fillna(0.0)
     stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
-    stops["routine_c"] = _routine_causal(stops)
+    prior_pit = {ck: history.routine_pit_time(track, ck, anywhere=True)
+                 for ck in keys.unique()}
+    stops["routine_c"] = _routine_causal(stops, prior_pit)
     race = PreparedRace(laps, periods, stints, stops, track, series, end_s)
     race.repeat_class, race.repeat_car = repeat_evidence(stints)
     cost_params = CostParams()
@@ -162,8 +190,8 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
         # residuals of this race's routine stops against the estimate made before each one
         pit_s, off_s, cost = (r[c].to_numpy(dtype=float) for c in ("pit_time_s", "offset_s",
                                                                     "cost_s"))
-        h_pit, h_off = history.routine_pit_time(track, ck), history.pit_offset(track)
-        res = np.array([cost[j] - predict_cost(pit_s[:j], off_s[:j], h_pit, h_off, cost_params)
+        h_pit, h_off, ck_params = cost_prior(history, track, ck, cost_params)
+        res = np.array([cost[j] - predict_cost(pit_s[:j], off_s[:j], h_pit, h_off, ck_params)
                         for j in range(len(r))])
         race.by_class[ck]["cost_interval"] = interval_offsets(
             history.cost_residuals(track, ck), res)
@@ -201,7 +229,7 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
     params = params or EngineParams()
     wp = params.window
     hist_units: dict[str, np.ndarray] = {}
-    hist_cost: dict[str, float] = {}
+    hist_cost: dict[str, tuple[float, float, CostParams]] = {}
     number = laps["number"].to_numpy()
     ck_arr = laps["class_key"].to_numpy()
     man_arr = laps["manufacturer"].to_numpy()
@@ -221,8 +249,7 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
         ck = ck_arr[i]
         if ck not in hist_units:
             hist_units[ck] = history.stint_evidence(race.track, ck, race.series)
-            hist_cost[ck] = (history.routine_pit_time(race.track, ck),
-                             history.pit_offset(race.track))
+            hist_cost[ck] = cost_prior(history, race.track, ck, params.cost)
         ev = race.by_class.get(ck)
         t = at_s[i]
         values: list[np.ndarray] = []
@@ -288,8 +315,8 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 if np.isfinite(ahead):
                     lo, mid = min(lo, ahead), ahead
             out[j, :3] = (lap_no[i] + lo, lap_no[i] + mid, lap_no[i] + hi)
-        out[j, 3] = predict_cost(pit_times, offsets, *hist_cost[ck], params.cost,
-                                 factor=factor)
+        h_pit, h_off, ck_params = hist_cost[ck]
+        out[j, 3] = predict_cost(pit_times, offsets, h_pit, h_off, ck_params, factor=factor)
         out[j, 6:8] = out[j, 3] + band
     return pd.DataFrame({
         "number": number[rows], "at_lap": lap_no[rows], "at_s": at_s[rows],

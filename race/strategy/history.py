@@ -342,11 +342,19 @@ class History:
                 return float(np.median(values))
         return np.nan
 
-    def routine_pit_time(self, track: str, ck: str) -> float:
-        """Median routine PIT_TIME (s) of a class at a track; NaN without history."""
-        s = self.stops(track)
-        s = s[(s["class_key"] == ck) & s["routine"]]
-        return float(s["pit_time_s"].median()) if len(s) else np.nan
+    def routine_pit_time(self, track: str, ck: str, *, anywhere: bool = False) -> float:
+        """Median routine PIT_TIME (s) of a class at a track; NaN without history. With
+        ``anywhere``, a track without the class in history gets the class's median over all
+        tracks (a first visit: WEC 2025 at Imola, COTA, Qatar, São Paulo)."""
+        key = ("pit", track, ck, anywhere)
+        if key not in self._cache:
+            s = self.stops(track)
+            s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+            if not len(s) and anywhere:
+                s = self.stops()
+                s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+            self._cache[key] = float(s["pit_time_s"].median()) if len(s) else np.nan
+        return self._cache[key]
 
     def pit_offset(self, track: str) -> float:
         """Median (cost − PIT_TIME) of routine stops at a track: the pit-lane offset (s)."""
