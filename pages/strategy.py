@@ -99,10 +99,12 @@ with guard():
             st.dataframe(stint_plan(snap, focus), hide_index=True, width="stretch")
 
     st.markdown("**Field** — window = earliest / expected / latest in-lap; position after "
-                "stop = class position 2 laps after the out-lap (Monte Carlo median)")
+                "stop = class position 2 laps after the out-lap (Monte Carlo median); cost 80 % = "
+                "the range 8 stops in 10 of this class cost (tyre service is not in the timing "
+                "data, so a stop can land anywhere in it)")
     rows = filter_classes(strategy_views.field_rows(snap), sel.classes)
     styled_table(rows, ["No.", "Class", "Pos", "Laps", "Stint laps", "Earliest", "Expected",
-                        "Latest", "Laps left", "Stop cost (s)", "Pos after stop",
+                        "Latest", "Laps left", "Stop cost (s)", "Cost 80 %", "Pos after stop",
                         "Rejoin if in now", "P(caution stop)", "Stops to flag", "Last fill"],
                  focus=sel.focus, percent_columns=("P(caution stop)", "Last fill"),
                  height=420, key="pw-strategy-field")

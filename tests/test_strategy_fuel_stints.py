@@ -122,14 +122,15 @@ def test_neutral_fraction_per_series_of_a_shared_class_name() -> None:
     assert history.fraction("LMP2", "ELMS") == history.fraction("LMP2")
 
 
-def _first_short(series: str, race_id: str, cls: str, deficit: int) -> RaceSummary:
+def _first_short(series: str, race_id: str, cls: str, deficit: int,
+                 track: str = "ring") -> RaceSummary:
     """Six cars whose later stints run 30 laps and whose first stint is ``deficit`` shorter."""
     rows = [{"race_id": race_id, "number": str(car), "class_key": cls, "stint_number": k,
              "laps": 30 - (deficit if k == 1 else 0), "neutral_laps": 0,
              "units": float(30 - (deficit if k == 1 else 0)), "green_end": True,
              "pace_s": 100.0} for car in range(6) for k in (1, 2, 3)]
     stops = pd.DataFrame(columns=["class_key", "cost_s", "pit_time_s", "offset_s", "routine"])
-    return RaceSummary(race_id, series, "ring", pd.DataFrame(rows), stops, pd.DataFrame())
+    return RaceSummary(race_id, series, track, pd.DataFrame(rows), stops, pd.DataFrame())
 
 
 def test_start_units_learned_for_fuel_limited_classes_only() -> None:
@@ -143,6 +144,18 @@ def test_start_units_learned_for_fuel_limited_classes_only() -> None:
     # a first stint's consumption then counts the formation laps: a full tank again
     units = history.stint_evidence("ring", "LMP2", "WEC")[0]
     assert units.min() >= 29.5 and units.max() <= 30.5
+
+
+def test_start_units_of_the_track_first() -> None:
+    """Units are laps of the track: the track's own races of the series come first."""
+    history = History.from_summaries([
+        _first_short("WEC", "a", "LMP2", 2, "le-mans"),
+        _first_short("WEC", "b", "LMP2", 1, "le-mans"),
+        *[_first_short("WEC", k, "LMP2", 6, "spa") for k in "cde"]])
+    assert history.start_units("LMP2", "WEC", track="le-mans") == 1.5
+    assert history.start_units("LMP2", "WEC", track="spa") == 6.0
+    assert history.start_units("LMP2", "WEC") == 6.0          # the series' median
+    assert history.start_units("LMP2", "WEC", track="monza") == 6.0
 
 
 def test_first_stint_counts_start_units_in_the_race() -> None:

@@ -28,7 +28,8 @@ from race.strategy.tracks import ENERGY_BOP, FUEL_LIMITED, OTHER, class_group, t
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["number", "at_lap", "pit_expected_lap", "pit_earliest_lap",
-                  "pit_latest_lap", "stop_cost_s", "class_position_after_stop"]
+                  "pit_latest_lap", "stop_cost_s", "stop_cost_low80_s", "stop_cost_high80_s",
+                  "class_position_after_stop"]
 _HOURS = re.compile(r"(?<![0-9])(\d{1,2})\s*h(?:ours?)?(?![a-z])", re.I)
 
 

@@ -10,7 +10,7 @@ said at the end of that lap.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,10 +32,12 @@ from race.strategy.history import History
 from race.strategy.pace import pace_columns
 from race.strategy.rejoin import IN_LAP_SHARE, ClassField, project_after_stop
 from race.strategy.stop_cost import (
+    INTERVAL_FALLBACK_S,
     ROUTINE_HIGH,
     ROUTINE_LOW,
     CostParams,
     green_at_pace,
+    interval_offsets,
     measure_stops,
     predict_cost,
     splash_factor,
@@ -45,6 +47,38 @@ from race.strategy.tracks import class_group, class_keys
 log = logging.getLogger(__name__)
 
 MIN_STINT_LAPS = 5     # shorter completed stints (drive-throughs, splashes) are no evidence
+FULL_STINT_LAPS = 8    # a full green stint (ML.md §4): ≥ this many laps, none neutralised
+
+
+def repeat_evidence(stints: pd.DataFrame) -> tuple[dict, dict]:
+    """This race's own record of "the car repeats its last full green stint" (the guard).
+
+    Args:
+        stints: ``stint_records`` of the race (fuel stints), sorted by ``known_s``.
+
+    Returns:
+        (per class key: ``known_s`` and cumulative ``abs_err`` (laps) of every full green
+        stint whose car had an earlier one, against that earlier one's length, in the order
+        they became known; per car: ``known_s`` and ``laps`` of its full green stints)
+    """
+    # the first stint's tank also fed the formation laps: it is no full stint to repeat
+    full = (stints["green_end"].astype(bool) & (stints["neutral_laps"] == 0)
+            & (stints["laps"] >= FULL_STINT_LAPS) & (stints["stint_number"] > 1))
+    s = stints[full]
+    per_car: dict[object, tuple[np.ndarray, np.ndarray]] = {}
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for number, c in s.groupby("number", sort=False):
+        known = c["known_s"].to_numpy(dtype=float)
+        laps = c["laps"].to_numpy(dtype=float)
+        per_car[number] = (known, laps)
+        ck = str(c["class_key"].iloc[0])
+        pairs.setdefault(ck, []).extend(zip(known[1:], np.abs(np.diff(laps)), strict=True))
+    per_class = {}
+    for ck, p in pairs.items():
+        p.sort()
+        arr = np.asarray(p, dtype=float).reshape(-1, 2)
+        per_class[ck] = {"known_s": arr[:, 0], "cum_err": np.cumsum(arr[:, 1])}
+    return per_class, per_car
 
 
 @dataclass
@@ -61,14 +95,42 @@ class PreparedRace:
     series: str
     end_s: float | None = None     # scheduled race end (s from the start), None = unknown
     by_class: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    repeat_class: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    repeat_car: dict[object, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-def _routine_causal(stops: pd.DataFrame) -> np.ndarray:
-    """Routine flag using only the class's stops known before each stop (expanding median)."""
+PRIOR_STOPS = 3   # history's routine PIT_TIME counts as this many stops of the race
+OTHER_TRACK_WEIGHT = 1.0   # the class's PIT_TIME at other tracks counts as one stop
+
+
+def cost_prior(history: History, track: str, ck: str, params: CostParams,
+               ) -> tuple[float, float, CostParams]:
+    """History's routine PIT_TIME and pit-lane offset for the point estimate of a stop's
+    cost, and the parameters to blend them with: the track's at ``params.history_weight``;
+    a first visit gets the class's PIT_TIME at the other tracks at ``OTHER_TRACK_WEIGHT``
+    (pit lanes differ in length: a weak prior, soon outweighed by this race's stops)."""
+    here = history.routine_pit_time(track, ck)
+    if np.isfinite(here):
+        return here, history.pit_offset(track), params
+    return (history.routine_pit_time(track, ck, anywhere=True), history.pit_offset(track),
+            replace(params, history_weight=OTHER_TRACK_WEIGHT))
+
+
+def _routine_causal(stops: pd.DataFrame, prior_s: dict[str, float] | None = None,
+                    ) -> np.ndarray:
+    """Routine flag using only the class's stops known before each stop (expanding median,
+    with ``PRIOR_STOPS`` copies of the class's routine PIT_TIME in history, ``prior_s``, so
+    that a drive-through or a splash that comes first is not taken for a routine stop)."""
     out = np.zeros(len(stops), dtype=bool)
-    for _, s in stops.groupby("class_key", sort=False):
+    prior_s = prior_s or {}
+    for ck, s in stops.groupby("class_key", sort=False):
         pit = s["pit_time_s"].to_numpy(dtype=float)
-        med = pd.Series(pit).expanding().median().to_numpy()
+        prior = float(prior_s.get(str(ck), np.nan))
+        if np.isfinite(prior):
+            med = np.array([np.median(np.r_[pit[:j + 1], np.full(PRIOR_STOPS, prior)])
+                            for j in range(len(pit))])
+        else:
+            med = pd.Series(pit).expanding().median().to_numpy()
         ratio = pit / med
         ok = (green_at_pace(s).to_numpy(dtype=bool)
               & (ratio >= ROUTINE_LOW) & (ratio <= ROUTINE_HIGH))
@@ -93,7 +155,7 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     laps["fuel_stint"] = fuel_stint_numbers(
         laps, {ck: history.routine_pit_time(track, ck) for ck in keys.unique()})
     # the first fuel stint's tank also fed the formation laps (measured in history)
-    start = keys.map({ck: history.start_units(ck, series or None)
+    start = keys.map({ck: history.start_units(ck, series or None, track=track)
                       for ck in keys.unique()}).to_numpy(dtype=float)
     first = laps["fuel_stint"].to_numpy() == 1
     progress = stint_progress(laps, units)
@@ -102,11 +164,16 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
     laps["class_key"] = keys.to_numpy()
     stints = stint_records(laps, units)
     stints["units"] += stints["class_key"].map(
-        {ck: history.start_units(ck, series or None) for ck in keys.unique()}).where(
+        {ck: history.start_units(ck, series or None, track=track)
+         for ck in keys.unique()}).where(
         stints["stint_number"].eq(1), 0.0).fillna(0.0)
     stops = measure_stops(laps).sort_values("known_s", kind="stable").reset_index(drop=True)
-    stops["routine_c"] = _routine_causal(stops)
+    prior_pit = {ck: history.routine_pit_time(track, ck, anywhere=True)
+                 for ck in keys.unique()}
+    stops["routine_c"] = _routine_causal(stops, prior_pit)
     race = PreparedRace(laps, periods, stints, stops, track, series, end_s)
+    race.repeat_class, race.repeat_car = repeat_evidence(stints)
+    cost_params = CostParams()
     for ck in laps["class_key"].unique():
         s = stints[(stints["class_key"] == ck) & stints["green_end"]
                    & (stints["laps"] >= MIN_STINT_LAPS)]
@@ -120,6 +187,14 @@ def prepare_race(laps: pd.DataFrame, history: History, *, track: str,
             "pit_time_s": r["pit_time_s"].to_numpy(dtype=float),
             "offset_s": r["offset_s"].to_numpy(dtype=float),
         }
+        # residuals of this race's routine stops against the estimate made before each one
+        pit_s, off_s, cost = (r[c].to_numpy(dtype=float) for c in ("pit_time_s", "offset_s",
+                                                                    "cost_s"))
+        h_pit, h_off, ck_params = cost_prior(history, track, ck, cost_params)
+        res = np.array([cost[j] - predict_cost(pit_s[:j], off_s[:j], h_pit, h_off, ck_params)
+                        for j in range(len(r))])
+        race.by_class[ck]["cost_interval"] = interval_offsets(
+            history.cost_residuals(track, ck), res)
     return race
 
 
@@ -142,17 +217,19 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
 
     Returns:
         One row per input row: ``number, at_lap, at_s, pit_earliest_lap, pit_expected_lap,
-        pit_latest_lap, stop_cost_s`` (green stop), ``full_tank_laps`` (green laps a full
-        tank gives), ``laps_to_flag`` (laps the car still completes before the scheduled end
-        at its pace; NaN when the end is unknown). Where the starting drivers of the class
-        hand over at their minimum drive time (``handover``), a starter's expected in-lap is
-        the lap that passes it when that comes before the fuel stop.
+        pit_latest_lap, stop_cost_s`` (green stop) with ``stop_cost_low80_s`` /
+        ``stop_cost_high80_s`` (80 % interval, ``stop_cost.interval_offsets``),
+        ``full_tank_laps`` (green laps a full tank gives), ``laps_to_flag`` (laps the car
+        still completes before the scheduled end at its pace; NaN when the end is unknown).
+        Where the starting drivers of the class hand over at their minimum drive time
+        (``handover``), a starter's expected in-lap is the lap that passes it when that comes
+        before the fuel stop.
     """
     laps = race.laps
     params = params or EngineParams()
     wp = params.window
     hist_units: dict[str, np.ndarray] = {}
-    hist_cost: dict[str, float] = {}
+    hist_cost: dict[str, tuple[float, float, CostParams]] = {}
     number = laps["number"].to_numpy()
     ck_arr = laps["class_key"].to_numpy()
     man_arr = laps["manufacturer"].to_numpy()
@@ -163,14 +240,16 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
     lap_time = laps["lap_time_s"].to_numpy(dtype=float)
     drive_s = laps["drive_s"].to_numpy(dtype=float)
     starter = laps["starter_driving"].to_numpy(dtype=bool)
+    first_lap = laps["next_first_lap"].to_numpy(dtype=float)
+    repeat_prior: dict[str, float] = {}
     minimum_s: dict[str, float] = {}   # per class key; NaN where the rule does not apply
-    out = np.full((len(rows), 6), np.nan)   # earliest, expected, latest, cost, full, to flag
+    out = np.full((len(rows), 8), np.nan)   # earliest, expected, latest, cost, full, to flag,
+                                            # cost low, cost high
     for j, i in enumerate(rows):
         ck = ck_arr[i]
         if ck not in hist_units:
             hist_units[ck] = history.stint_evidence(race.track, ck, race.series)
-            hist_cost[ck] = (history.routine_pit_time(race.track, ck),
-                             history.pit_offset(race.track))
+            hist_cost[ck] = cost_prior(history, race.track, ck, params.cost)
         ev = race.by_class.get(ck)
         t = at_s[i]
         values: list[np.ndarray] = []
@@ -191,8 +270,10 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 weights.append(w)
             kc = int(np.searchsorted(ev["cost_known_s"], t, side="right"))
             pit_times, offsets = ev["pit_time_s"][:kc], ev["offset_s"][:kc]
+            band = ev["cost_interval"][kc]
         else:
             pit_times = offsets = np.zeros(0)
+            band = np.array(INTERVAL_FALLBACK_S)
         same, related, durations = hist_units[ck]
         for hu, factor in ((same, 1.0), (related, wp.related_factor)):
             if len(hu):
@@ -219,6 +300,12 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 if np.isfinite(window[1]) and capacity > 0:
                     factor = splash_factor(race.series, (to_flag - window[1]) / capacity)
             lo, mid, hi = window
+            if ck not in repeat_prior:
+                repeat_prior[ck] = history.repeat_error(race.track, ck)
+            ahead = _repeat_guard(race, ck, number[i], t, first_lap[i], lap_no[i], wp,
+                                  repeat_prior[ck])
+            if np.isfinite(ahead) and not out[j, 5] < ahead:
+                lo, mid, hi = min(lo, ahead), ahead, max(hi, ahead + 1.0)
             if starter[i]:
                 if ck not in minimum_s:
                     minimum_s[ck] = (history.starter_minimum(race.series, ck, race.end_s)
@@ -228,14 +315,44 @@ def predict_rows(race: PreparedRace, history: History, rows: np.ndarray,
                 if np.isfinite(ahead):
                     lo, mid = min(lo, ahead), ahead
             out[j, :3] = (lap_no[i] + lo, lap_no[i] + mid, lap_no[i] + hi)
-        out[j, 3] = predict_cost(pit_times, offsets, *hist_cost[ck], params.cost,
-                                 factor=factor)
+        h_pit, h_off, ck_params = hist_cost[ck]
+        out[j, 3] = predict_cost(pit_times, offsets, h_pit, h_off, ck_params, factor=factor)
+        out[j, 6:8] = out[j, 3] + band
     return pd.DataFrame({
         "number": number[rows], "at_lap": lap_no[rows], "at_s": at_s[rows],
         "pit_earliest_lap": out[:, 0], "pit_expected_lap": out[:, 1],
         "pit_latest_lap": out[:, 2], "stop_cost_s": out[:, 3],
         "full_tank_laps": out[:, 4], "laps_to_flag": out[:, 5],
+        "stop_cost_low80_s": out[:, 6], "stop_cost_high80_s": out[:, 7],
     })
+
+
+def _repeat_guard(race: PreparedRace, ck: str, number: object, t: float, first_lap: float,
+                  lap: float, wp: WindowParams, prior: float) -> float:
+    """Laps ahead of the in-lap that repeats the car's last full green stint of this race,
+    when this race's cars of the class have been repeating theirs (mean |Δ| ≤
+    ``wp.repeat_mae`` over ≥ ``wp.repeat_min_pairs`` stints known by ``t``); else NaN.
+
+    This race's evidence then wins over the pooled window: at Le Mans the cars run a fixed
+    number of laps per stint whatever the slow zones and safety cars did to their fuel
+    (2019: LMP1 11 laps stint after stint with 0–8 neutralised laps), so counting neutralised
+    laps at a fraction, or pooling with the class and past years, only blurs it.
+    """
+    car = race.repeat_car.get(number)
+    if car is None or wp.repeat_min_pairs <= 0:
+        return np.nan
+    rc = race.repeat_class.get(ck)
+    k = int(np.searchsorted(rc["known_s"], t, side="right")) if rc is not None else 0
+    total = float(rc["cum_err"][k - 1]) if k else 0.0
+    if np.isfinite(prior):      # past races at the track count as repeat_min_pairs stints
+        k, total = k + wp.repeat_min_pairs, total + wp.repeat_min_pairs * prior
+    if k < wp.repeat_min_pairs or total / k > wp.repeat_mae:
+        return np.nan
+    m = int(np.searchsorted(car[0], t, side="right"))
+    if not m:
+        return np.nan
+    ahead = first_lap + car[1][m - 1] - 1.0 - lap
+    return float(ahead) if ahead >= 1.0 else np.nan
 
 
 RETIRE_AFTER_LAPS = 3.0     # no crossing for this many laps: stopped (as race.analysis.standings)

@@ -235,6 +235,9 @@ class WindowParams:
     final_pull: float = 0.75        # pull the expected lap this far towards the lap from
                                     # which the remaining stops still reach the flag
     plan_stops: int = 3             # ... when at most this many stops remain
+    repeat_mae: float = 0.6         # guard: a class whose cars repeat their last full green
+                                    # stint this closely in this race (mean |Δ| laps) ...
+    repeat_min_pairs: int = 3       # ... over at least this many stints is predicted by it
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:

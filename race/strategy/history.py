@@ -117,13 +117,16 @@ def _start_deficits(green: pd.DataFrame) -> pd.DataFrame:
             neutral_laps, units``.
     """
     rows = []
-    for (race_id, series, ck), s in green.groupby(["race_id", "series", "class_key"],
-                                                  sort=False):
+    if "track" not in green:
+        green = green.assign(track="")
+    for (race_id, series, track, ck), s in green.groupby(
+            ["race_id", "series", "track", "class_key"], sort=False):
         later = s.loc[(s["stint_number"] > 1) & (s["neutral_laps"] == 0), "units"]
         first = s.loc[s["stint_number"] == 1, "units"]
         if len(later) >= START_MIN_LATER and len(first):
-            rows.append((race_id, series, ck, float(later.quantile(0.75) - first.median())))
-    return pd.DataFrame(rows, columns=["race_id", "series", "class_key", "deficit"])
+            rows.append((race_id, series, track, ck,
+                         float(later.quantile(0.75) - first.median())))
+    return pd.DataFrame(rows, columns=["race_id", "series", "track", "class_key", "deficit"])
 
 
 def lap_inflation(laps: pd.DataFrame) -> float:
@@ -209,9 +212,10 @@ class History:
                 self._cache[("start", min_laps)] = starts
                 # a first stint's tank also fed the formation laps: counted, it is a full one
                 first = st["stint_number"].eq(1).to_numpy()
-                extra = np.array([self.start_units(ck, se, min_laps=min_laps) if f1 else 0.0
-                                  for ck, se, f1 in zip(st["class_key"], st["series"], first,
-                                                        strict=True)])
+                extra = np.array([self.start_units(ck, se, track=tr, min_laps=min_laps)
+                                  if f1 else 0.0
+                                  for ck, se, tr, f1 in zip(st["class_key"], st["series"],
+                                                            st["track"], first, strict=True)])
                 st["units"] = st["units"] + extra
                 st["green_s"] = st["units"] * st["pace_s"]
             else:
@@ -219,10 +223,16 @@ class History:
             cached = self._cache[("green", min_laps)] = st
         return cached
 
-    def start_units(self, ck: str, series: str | None = None, *, min_laps: int = 8) -> float:
+    def start_units(self, ck: str, series: str | None = None, *, track: str | None = None,
+                    min_laps: int = 8) -> float:
         """Units a car of a fuel-limited class has used when lap 1 begins (formation and pace
         laps), as measured in past races (``_start_deficits``): the median over the series'
-        races of the class, else over all races of the class, else 0. Other class groups: 0
+        races of the class at ``track``, else over the series' races, else over all races of
+        the class, else 0. The units are laps of the track and the start procedure is the
+        series' (WEC: a formation lap and a rolling start; IMSA: pace laps), so the track's
+        own races come first: at Le Mans the WEC LMP2 first stints were 1-2 laps short (2019,
+        2024), at IMSA tracks -9...+20 laps (pace laps, and starters handing over at their
+        minimum drive time, ``handover``). Other class groups: 0
         (their stint lengths are set by energy allocations and strategy, and their first
         stints were not shorter on real races: measured median deficit −0.5 laps on WEC).
         """
@@ -234,8 +244,9 @@ class History:
         if starts is None or starts.empty:
             return 0.0
         mine = starts[starts["class_key"] == ck]
-        for values in (mine.loc[mine["series"] == (series or "").upper(), "deficit"],
-                       mine["deficit"]):
+        same = mine[mine["series"] == (series or "").upper()]
+        for values in (same.loc[same["track"] == track, "deficit"] if track else same[:0],
+                       same["deficit"], mine["deficit"]):
             if len(values) >= START_MIN_RACES:
                 return max(0.0, float(values.median()))
         return 0.0
@@ -282,6 +293,39 @@ class History:
                                                float(race_s))
         return self._cache[key]
 
+    def repeat_error(self, track: str, ck: str) -> float:
+        """Mean |Δ laps| between a car's consecutive full green stints (≥ 8 laps, none
+        neutralised, not the first) of a class at a track in past races; NaN without any."""
+        key = ("repeat", track, ck)
+        if key not in self._cache:
+            errors = []
+            for s in self.summaries:
+                if s.track != track or s.stints.empty:
+                    continue
+                st = s.stints[(s.stints["class_key"] == ck) & s.stints["green_end"].astype(bool)
+                              & (s.stints["neutral_laps"] == 0) & (s.stints["laps"] >= 8)
+                              & (s.stints["stint_number"] > 1)]
+                for _, c in st.sort_values("end_s").groupby("number", sort=False):
+                    errors.extend(np.abs(np.diff(c["laps"].to_numpy(dtype=float))))
+            self._cache[key] = float(np.mean(errors)) if errors else np.nan
+        return self._cache[key]
+
+    def cost_residuals(self, track: str, ck: str) -> np.ndarray:
+        """Routine stop costs of a class at a track minus their race's class median (s); the
+        class at every track when the track has none."""
+        key = ("cost_res", track, ck)
+        if key not in self._cache:
+            s = self.stops()
+            if "race_id" in s and len(s):
+                s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+                res = s["cost_s"] - s.groupby("race_id")["cost_s"].transform("median")
+                here = (s["track"] == track).to_numpy()
+                res = res.to_numpy(dtype=float)
+                self._cache[key] = res[here] if here.sum() >= 5 else res
+            else:
+                self._cache[key] = np.zeros(0)
+        return self._cache[key]
+
     def routine_cost(self, track: str, ck: str) -> float:
         """Median routine stop cost (s) of a class at a track; NaN without history."""
         s = self.stops(track)
@@ -298,11 +342,19 @@ class History:
                 return float(np.median(values))
         return np.nan
 
-    def routine_pit_time(self, track: str, ck: str) -> float:
-        """Median routine PIT_TIME (s) of a class at a track; NaN without history."""
-        s = self.stops(track)
-        s = s[(s["class_key"] == ck) & s["routine"]]
-        return float(s["pit_time_s"].median()) if len(s) else np.nan
+    def routine_pit_time(self, track: str, ck: str, *, anywhere: bool = False) -> float:
+        """Median routine PIT_TIME (s) of a class at a track; NaN without history. With
+        ``anywhere``, a track without the class in history gets the class's median over all
+        tracks (a first visit: WEC 2025 at Imola, COTA, Qatar, São Paulo)."""
+        key = ("pit", track, ck, anywhere)
+        if key not in self._cache:
+            s = self.stops(track)
+            s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+            if not len(s) and anywhere:
+                s = self.stops()
+                s = s[(s["class_key"] == ck) & s["routine"].astype(bool)]
+            self._cache[key] = float(s["pit_time_s"].median()) if len(s) else np.nan
+        return self._cache[key]
 
     def pit_offset(self, track: str) -> float:
         """Median (cost − PIT_TIME) of routine stops at a track: the pit-lane offset (s)."""

@@ -110,7 +110,7 @@ def build_snapshot(laps: pd.DataFrame, history: History, *, track: str, series: 
     pred = pred.astype({"number": object})
     pred.iloc[last_rows] = pred_last.to_numpy()
     for col in ("pit_earliest_lap", "pit_expected_lap", "pit_latest_lap", "stop_cost_s",
-                "full_tank_laps", "laps_to_flag"):
+                "full_tank_laps", "laps_to_flag", "stop_cost_low80_s", "stop_cost_high80_s"):
         pred[col] = pred[col].astype(float)
     crossings = car_crossings(prepared)
     flag = current_flag(race.periods, prepared, t_s)
@@ -191,6 +191,8 @@ def _car_table(prepared: pd.DataFrame, pred: pd.DataFrame, last_rows: np.ndarray
         "pit_latest_lap": p["pit_latest_lap"].to_numpy(),
         "full_tank_laps": p["full_tank_laps"].to_numpy(),
         "stop_cost_s": p["stop_cost_s"].to_numpy(),
+        "stop_cost_low80_s": p["stop_cost_low80_s"].to_numpy(),
+        "stop_cost_high80_s": p["stop_cost_high80_s"].to_numpy(),
     })
     cars["laps_left"] = cars["pit_expected_lap"] - cars["laps"]
     cars["recent_lap_s"] = expected_lap_times(cars, history, track, series)

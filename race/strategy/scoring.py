@@ -137,8 +137,12 @@ def score_costs(pred: pd.DataFrame, laps: pd.DataFrame) -> pd.DataFrame:
                 baseline[idx] = float(np.median(cost[before]))
     stops["baseline_cost_s"] = baseline
     scored = stops[stops["routine"]].assign(at_lap=lambda d: d["in_lap"] - 1)
-    scored = scored.merge(pred[["number", "at_lap", "stop_cost_s"]], on=["number", "at_lap"],
-                          how="left")
+    cols = ["number", "at_lap", "stop_cost_s"] + [
+        c for c in ("stop_cost_low80_s", "stop_cost_high80_s") if c in pred]
+    scored = scored.merge(pred[cols], on=["number", "at_lap"], how="left")
+    if "stop_cost_low80_s" in scored:   # a missing bound is a miss
+        scored["covered80"] = ((scored["cost_s"] >= scored["stop_cost_low80_s"])
+                               & (scored["cost_s"] <= scored["stop_cost_high80_s"]))
     scored["error"] = (scored["stop_cost_s"] - scored["cost_s"]).abs()
     scored["baseline_error"] = (scored["baseline_cost_s"] - scored["cost_s"]).abs()
     return scored

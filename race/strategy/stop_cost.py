@@ -272,3 +272,57 @@ def predict_cost(pit_times: np.ndarray, offsets: np.ndarray, hist_pit: float,
     if not np.isfinite(pit):
         return np.nan
     return pit * factor + (offset if np.isfinite(offset) else 0.0)
+
+
+# The 80 % interval of the stop cost (ML.md §3-4): quantiles of the residuals (cost − the
+# point estimate) of the class's routine stops, from history at the track and from this
+# race's stops as they come in, with the quantile level adapted online (adaptive conformal
+# inference: a miss widens the interval, a hit narrows it).
+INTERVAL_MISS = 0.2          # target share of stops outside the interval
+INTERVAL_HISTORY = 10.0      # history's residuals count as this many stops of the race
+INTERVAL_STEP = 0.05         # adaptive step of the miss level per stop
+INTERVAL_FALLBACK_S = (-6.0, 10.0)   # without any residual: measured spread of routine stops
+
+
+def _wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    idx = int(np.searchsorted(cum, min(max(q, 0.0), 1.0) * cum[-1], side="left"))
+    return float(values[order][min(idx, len(values) - 1)])
+
+
+def interval_offsets(history_res: np.ndarray, race_res: np.ndarray, *,
+                     miss: float = INTERVAL_MISS, history_weight: float = INTERVAL_HISTORY,
+                     step: float = INTERVAL_STEP) -> np.ndarray:
+    """Offsets (s) of the 80 % interval around the point estimate, after each race stop.
+
+    Args:
+        history_res: residuals of past races' routine stops (cost − their race's class
+            median) of the class at the track.
+        race_res: residuals (cost − the point estimate made before it) of this race's routine
+            stops of the class, in the order they became known.
+
+    Returns:
+        Array (len(race_res) + 1, 2): row k = (low, high) offsets once the first k race stops
+        are known. Each race stop is judged against the interval before it and moves the
+        miss level by ``step`` × (miss − missed) (adaptive conformal inference).
+    """
+    h = np.asarray(history_res, dtype=float)
+    h = h[np.isfinite(h)]
+    hw = np.full(len(h), min(1.0, history_weight / len(h))) if len(h) else np.zeros(0)
+    race_res = np.asarray(race_res, dtype=float)
+    out = np.empty((len(race_res) + 1, 2))
+    alpha = miss
+    for k in range(len(race_res) + 1):
+        seen = race_res[:k][np.isfinite(race_res[:k])]    # NaN: no estimate before the stop
+        values = np.concatenate([h, seen])
+        weights = np.concatenate([hw, np.ones(len(seen))])
+        if len(values) >= 5:
+            a = min(max(alpha, 0.01), 0.6)
+            out[k] = (_wquantile(values, weights, a / 2), _wquantile(values, weights, 1 - a / 2))
+        else:
+            out[k] = INTERVAL_FALLBACK_S
+        if k < len(race_res) and np.isfinite(race_res[k]):
+            missed = not (out[k, 0] <= race_res[k] <= out[k, 1])
+            alpha += step * (miss - float(missed))
+    return out

@@ -25,6 +25,17 @@ def _secs(value: object) -> str:
         else f"{float(value):.1f} s"
 
 
+def cost_range(low: object, high: object) -> str:
+    """The 80 % interval of a stop cost as page text: ``62–78 s`` (— when unknown)."""
+    try:
+        lo, hi = float(low), float(high)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(lo) or math.isnan(hi):
+        return "—"
+    return f"{lo:.0f}–{hi:.0f} s"
+
+
 def field_rows(snapshot: StrategySnapshot) -> pd.DataFrame:
     """The field table: one row per car with its window, cost, projection and finish."""
     c = snapshot.cars
@@ -34,6 +45,8 @@ def field_rows(snapshot: StrategySnapshot) -> pd.DataFrame:
         "Earliest": c["pit_earliest_lap"], "Expected": c["pit_expected_lap"],
         "Latest": c["pit_latest_lap"], "Laps left": c["laps_left"],
         "Stop cost (s)": c["stop_cost_s"].round(1),
+        "Cost 80 %": [cost_range(lo, hi) for lo, hi in
+                      zip(c["stop_cost_low80_s"], c["stop_cost_high80_s"], strict=True)],
         "Pos after stop": c.get("after_stop_position", pd.Series(np.nan, index=c.index)),
         "Rejoin if in now": c.get("rejoin_position", pd.Series(np.nan, index=c.index)),
         "P(caution stop)": c["p_caution_stop"],
@@ -70,7 +83,8 @@ def card(snapshot: StrategySnapshot, number: object) -> dict[str, str]:
         "Pit window": (f"lap {_lap(c['pit_earliest_lap'])}–{_lap(c['pit_latest_lap'])}, "
                        f"expected {_lap(c['pit_expected_lap'])} "
                        f"({_lap(c['laps_left'])} laps left)"),
-        "Stop cost": (f"{_secs(c['stop_cost_s'])} green, "
+        "Stop cost": (f"{_secs(c['stop_cost_s'])} green (80 %: "
+                      f"{cost_range(c['stop_cost_low80_s'], c['stop_cost_high80_s'])}), "
                       f"{_secs(c['stop_cost_neutral_s'])} under FCY / safety car"),
         "Caution stop": f"P(pits if a caution comes now) {_pct(c['p_caution_stop'])}",
     }
