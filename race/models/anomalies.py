@@ -56,6 +56,28 @@ def _class_rolling_median(values: np.ndarray, cls: np.ndarray, t: pd.DatetimeInd
     return out
 
 
+def _own_recent(values: np.ndarray, number: np.ndarray, own_laps: int) -> np.ndarray:
+    """Per row: the median of the car's last ``own_laps`` finite values strictly before it.
+
+    Rows must be grouped by car in lap order. Only the car's racing laps carry a value, so
+    pit and neutralised laps neither count nor push the earlier laps out of the window: after
+    a long caution the first green laps are compared with the pace before it (a window of
+    rows would hold caution laps only and leave them unscored).
+    """
+    out = np.full(len(values), np.nan)
+    ok = np.isfinite(values)
+    if not ok.any():
+        return out
+    idx = np.flatnonzero(ok)
+    upto = (pd.Series(values[idx]).groupby(number[idx]).rolling(own_laps, min_periods=2)
+            .median().reset_index(level=0, drop=True).sort_index().to_numpy())
+    carried = pd.Series(np.nan, index=np.arange(len(values)))
+    carried.iloc[idx] = upto
+    # the value known before row i is the one after the car's last valued row before i
+    before = carried.groupby(number).shift().groupby(number).ffill()
+    return before.to_numpy()
+
+
 def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
                      own_laps: int = OWN_LAPS) -> pd.DataFrame:
     """Per-lap context of ``race.models.features.causal_features`` output, causal, in its row order.
@@ -76,37 +98,36 @@ def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
     usable = (f["lap_number"] > 1) & ~f["in_lap"] & ~f["out_lap"]  # neutral laps get scored
     number = f["number"].to_numpy()
     out = pd.DataFrame(index=f.index)
-    losses = {}
+    losses, fields = {}, {}
     for col in ("lap_time_s", *SECTORS):
         vals = f[col].to_numpy(dtype=float)
         med = np.full(len(f), np.nan)
         med[order] = _class_rolling_median(np.where(racing, vals, np.nan)[order], cls, t,
                                            window_s)
         ratio = pd.Series(np.where(usable, vals / med, np.nan), index=f.index)
-        own_ratio = (ratio.where(racing).groupby(number).shift()
-                     .groupby(number).rolling(own_laps, min_periods=2).median()
-                     .reset_index(level=0, drop=True).reindex(f.index))
+        own_ratio = _own_recent(ratio.where(racing).to_numpy(), number, own_laps)
         dev = (ratio - own_ratio).to_numpy()
         # What the last crossings of the whole field lost in the same place: slow zones and
         # local yellows cost every car passing there, which is not a single-car incident.
         field = np.full(len(f), np.nan)
         field[order] = (pd.Series(np.where(racing, dev, np.nan)[order])
                         .rolling(FIELD_CROSSINGS, min_periods=5).median().to_numpy())
-        losses[col] = (dev - np.clip(np.nan_to_num(field), 0.0, None)) * med
+        fields[col] = np.clip(np.nan_to_num(field), 0.0, None) * med
+        losses[col] = dev * med - fields[col]
         if col == "lap_time_s":
             out["class_median_s"] = med
         else:
-            own_s = (pd.Series(np.where(racing, vals, np.nan), index=f.index)
-                     .groupby(number).shift().groupby(number)
-                     .rolling(own_laps, min_periods=2).median()
-                     .reset_index(level=0, drop=True).reindex(f.index))
-            out[f"own_{col}"] = (vals - own_s).to_numpy()
+            own_s = _own_recent(np.where(racing, vals, np.nan), number, own_laps)
+            out[f"own_{col}"] = vals - own_s
     sec = np.vstack([losses[c] for c in SECTORS])
     has_sec = np.isfinite(sec).any(axis=0)
     worst = np.argmax(np.where(np.isfinite(sec), sec, -np.inf), axis=0)
     out["loss_lap_s"] = losses["lap_time_s"]
     out["loss_sector_s"] = np.where(has_sec, sec[worst, np.arange(len(f))], np.nan)
     out["sector"] = np.where(has_sec, worst + 1, 0)
+    field_sec = np.vstack([fields[c] for c in SECTORS])
+    out["field_sector_s"] = np.where(has_sec, field_sec[worst, np.arange(len(f))],
+                                     fields["lap_time_s"])
     own = np.vstack([out[f"own_{c}"].to_numpy() for c in SECTORS])
     out["own_sector_loss_s"] = np.where(has_sec, own[worst, np.arange(len(f))], np.nan)
     out = out.drop(columns=[f"own_{c}" for c in SECTORS])
@@ -192,6 +213,10 @@ class IncidentDetector(BaseEstimator):
             score = score + self.iso_weight * np.clip(self._iso(ctx) - 0.5, 0.0, None)
         return score
 
+    def thresholds_s(self, feats: pd.DataFrame, ctx: pd.DataFrame) -> np.ndarray:
+        """The incident threshold of each lap (s), in the rows' order."""
+        return np.full(len(ctx), self.threshold_s_)
+
     def detect(self, feats: pd.DataFrame, ctx: pd.DataFrame | None = None) -> pd.DataFrame:
         """Alerts of one race, each known at the end of its lap (``ALERT_COLUMNS``).
 
@@ -205,7 +230,7 @@ class IncidentDetector(BaseEstimator):
             iso = self._iso(ctx)
             score = self._fused(ctx)
         f = feats
-        over = ctx["scored"].to_numpy() & (score >= self.threshold_s_)
+        over = ctx["scored"].to_numpy() & (score >= self.thresholds_s(feats, ctx))
         neutral = f["neutralised_c"].to_numpy()
         restart = f["restart_c"].to_numpy()
         rows = []
