@@ -5,7 +5,7 @@ on class-relative residuals instead, computed causally at the end of each lap:
 
 - class at that moment: the median lap (and sector) time of the car's class over the racing
   laps completed in the last 5 minutes; ratio = lap / class median.
-- own recent relative pace: the median of the car's previous 8 such ratios.
+- own recent relative pace: the median of the ratios of the car's previous 8 racing laps.
 - loss vs class = (ratio − own recent ratio − what the field's last 12 crossings lost the
   same way) × class median (s), per lap and per sector. The field term removes slow zones and
   local yellows (every car passing there loses); the sector form is sharper (the other
@@ -13,7 +13,13 @@ on class-relative residuals instead, computed causally at the end of each lap:
   otherwise.
 
 A lap is an incident when its score reaches a threshold calibrated on training races to a
-target share of green laps (``alert_rate``). Laps overlapping a neutralisation period are
+target share of green laps (``alert_rate``), held per race: the threshold is multiplied by the
+class's recent scatter in this race (robust σ of the scores of its last 200 racing laps
+already completed) over the training races' median scatter, clipped to 1.0–1.4 and never
+above 4.5 s, so a race whose green laps scatter more (track, season, weather) raises no more
+alerts and still shows a one-lap loss of a few seconds. The car's own recent pace counts
+its racing laps only: after a long caution the first green laps compare with the pace
+before it. Laps overlapping a neutralisation period are
 never incidents: a score over the threshold there is labelled ``neutralised``. In- and out-laps
 are left to the pit-stop check: a stop whose PIT_TIME is well above the class median of the
 green stops so far is a ``slow stop``. An Isolation Forest on the context features (not on raw
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 CLASS_WINDOW_S = 300
 FIELD_CROSSINGS = 12
+SCATTER_LAPS = 200       # the class's racing laps its recent scatter is measured over
+SCATTER_MIN_LAPS = 30
 OWN_LAPS = 8
 SECTORS = ("s1_s", "s2_s", "s3_s")
 ISO_FEATURES = ["rel_lap", "rel_sector", "laps_since_restart", "near_cars", "pass_other",
@@ -137,8 +145,35 @@ def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
     out["scored"] = usable.to_numpy() & f["lap_time_s"].notna().to_numpy()
     out["score_s"] = out["loss_sector_s"].where(np.isfinite(out["loss_sector_s"]),
                                                 out["loss_lap_s"])
+    out["scatter_s"] = _class_scatter(out["score_s"].to_numpy(dtype=float), racing,
+                                      f["class"].astype(str).to_numpy(), order)
     for col in ("laps_since_restart", "near_cars", "pass_other", "trend_class"):
         out[col] = f[col].to_numpy()
+    return out
+
+
+def _class_scatter(score: np.ndarray, racing: np.ndarray, cls: np.ndarray,
+                   order: np.ndarray) -> np.ndarray:
+    """Per row: robust σ (IQR / 1.349) of the class's scores over its last ``SCATTER_LAPS``
+    racing laps completed before this one in the race (NaN until ``SCATTER_MIN_LAPS``).
+
+    Causal (only laps already crossed count) and robust: an incident is one lap in dozens
+    and leaves the interquartile range where it was.
+    """
+    out = np.full(len(score), np.nan)
+    cls_t = cls[order]
+    vals_t = np.where(racing, score, np.nan)[order]
+    for c in pd.unique(cls_t):
+        pos = np.flatnonzero(cls_t == c)
+        v = pd.Series(vals_t[pos]).dropna()
+        if v.empty:
+            continue
+        roll = v.rolling(SCATTER_LAPS, min_periods=SCATTER_MIN_LAPS)
+        upto = (roll.quantile(0.75) - roll.quantile(0.25)) / 1.349
+        placed = pd.Series(np.nan, index=np.arange(len(pos)))
+        placed.iloc[v.index.to_numpy()] = upto.to_numpy()
+        carried = placed.shift().ffill()  # the last value known before each row
+        out[order[pos]] = carried.to_numpy()
     return out
 
 
@@ -155,14 +190,22 @@ class IncidentDetector(BaseEstimator):
             so far by this much (s) and by ``stop_excess_ratio`` of it.
         iso_weight: weight of the Isolation Forest score fused into the rule's score.
         random_state: seed of the Isolation Forest.
+        scale_range: the threshold follows the class's recent scatter in this race
+            (``scatter_s`` / the training races' median), clipped to this range.
+        max_threshold_s: a scaled threshold never exceeds this (s), so a race that scatters
+            more does not hide a one-lap loss of a few seconds.
     """
 
-    def __init__(self, alert_rate: float = 0.007, min_threshold_s: float = 3.0,
+    def __init__(self, alert_rate: float = 0.007, min_threshold_s: float = 3.5,
                  spin_s: float = 12.0, damage_s: float = 2.5, damage_laps: int = 3,
                  stop_excess_s: float = 30.0, stop_excess_ratio: float = 0.4,
-                 iso_weight: float = 0.0, random_state: int = 0) -> None:
+                 iso_weight: float = 0.0, random_state: int = 0,
+                 scale_range: tuple[float, float] = (1.0, 1.4),
+                 max_threshold_s: float = 4.5) -> None:
         self.alert_rate = alert_rate
         self.min_threshold_s = min_threshold_s
+        self.scale_range = scale_range
+        self.max_threshold_s = max_threshold_s
         self.spin_s = spin_s
         self.damage_s = damage_s
         self.damage_laps = damage_laps
@@ -185,6 +228,11 @@ class IncidentDetector(BaseEstimator):
             self.iso_ = IsolationForest(n_estimators=100, max_samples=512,
                                         random_state=self.random_state).fit(sample)
             score = self._fused(racing)
+        scatter = racing["scatter_s"].to_numpy(dtype=float)
+        self.scatter_ref_s_ = (float(np.nanmedian(scatter)) if np.isfinite(scatter).any()
+                               else float("nan"))
+        # Calibrated on the scores as the detector sees them: divided by the lap's scale.
+        score = score / self._scale(racing)
         green = int(X["green"].sum())
         values = np.sort(score[np.isfinite(score)])[::-1]
         k = int(self.alert_rate * green)
@@ -198,6 +246,7 @@ class IncidentDetector(BaseEstimator):
         """A detector usable before any training: the rule alone at ``threshold_s``."""
         detector = cls(**params)
         detector.threshold_s_ = threshold_s
+        detector.scatter_ref_s_ = float("nan")
         detector.iso_ = None
         detector.n_features_in_ = len(ISO_FEATURES)
         return detector
@@ -213,9 +262,24 @@ class IncidentDetector(BaseEstimator):
             score = score + self.iso_weight * np.clip(self._iso(ctx) - 0.5, 0.0, None)
         return score
 
+    def _scale(self, ctx: pd.DataFrame) -> np.ndarray:
+        """Per lap: the class's recent scatter in this race vs the training races' (1 when
+        either is unknown), clipped to ``scale_range``."""
+        ref = getattr(self, "scatter_ref_s_", float("nan"))
+        if not np.isfinite(ref) or ref <= 0 or "scatter_s" not in ctx:
+            return np.ones(len(ctx))
+        ratio = ctx["scatter_s"].to_numpy(dtype=float) / ref
+        return np.clip(np.where(np.isfinite(ratio), ratio, 1.0), *self.scale_range)
+
     def thresholds_s(self, feats: pd.DataFrame, ctx: pd.DataFrame) -> np.ndarray:
-        """The incident threshold of each lap (s), in the rows' order."""
-        return np.full(len(ctx), self.threshold_s_)
+        """The incident threshold of each lap (s), in the rows' order.
+
+        The calibrated threshold times the lap's scale (the class's recent scatter in this
+        race vs training, causal), never above ``max_threshold_s`` unless the calibrated
+        threshold itself is.
+        """
+        scaled = self.threshold_s_ * self._scale(ctx)
+        return np.minimum(scaled, max(self.max_threshold_s, self.threshold_s_))
 
     def detect(self, feats: pd.DataFrame, ctx: pd.DataFrame | None = None) -> pd.DataFrame:
         """Alerts of one race, each known at the end of its lap (``ALERT_COLUMNS``).
