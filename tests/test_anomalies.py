@@ -127,3 +127,80 @@ def test_real_race_zero_alerts_on_neutralised_laps_and_injected_recall() -> None
     assert not alerts.loc[~alerts["kind"].str.contains("stop|neutral"), "neutralised"].any()
     laps, injected = inject_losses(test, 12.0)
     assert _recall(det.detect(race_features(laps)), injected) >= 0.85
+
+
+def _scatter_more(laps: pd.DataFrame, sigma_s: float, seed: int = 5) -> pd.DataFrame:
+    """The same race with extra lap-to-lap scatter on every lap after lap 1 (sector 2,
+    lap time, KPH untouched, later crossings shifted): a bumpier track or a wetter day."""
+    rng = np.random.default_rng(seed)
+    out = laps.copy()
+    noise = np.where(out["lap_number"] > 1, np.abs(rng.standard_t(3, len(out))) * sigma_s, 0.0)
+    noise = np.where(out["s2_s"].notna(), noise, 0.0)
+    out["s2_s"] += noise
+    out["lap_time_s"] += noise
+    order = out.sort_values(["number", "lap_number"], kind="stable").index
+    shift = pd.Series(noise, index=out.index).loc[order].groupby(out.loc[order, "number"]).cumsum()
+    out.loc[order, "elapsed_s"] = out.loc[order, "elapsed_s"] + shift
+    if "hour_of_day_s" in out:
+        out.loc[order, "hour_of_day_s"] = (out.loc[order, "hour_of_day_s"] + shift) % 86400.0
+    return out
+
+
+def _green_alert_share(detector: IncidentDetector, feats: pd.DataFrame) -> float:
+    alerts = detector.detect(feats)
+    incidents = alerts[~alerts["kind"].str.contains("stop|neutral")]
+    return len(incidents) / int(((feats["lap_number"] > 1) & ~feats["neutralised"]).sum())
+
+
+def test_own_pace_skips_caution_laps() -> None:
+    from race.models.anomalies import _own_recent
+    values = np.array([1.0, 2.0, *[np.nan] * 10, 3.0, 5.0, np.nan, 4.0])
+    number = np.array(["7"] * 14 + ["8"] * 2)
+    own = _own_recent(values, number, 8)
+    assert np.isnan(own[:2]).all()          # fewer than 2 racing laps before
+    assert own[12] == 1.5                    # after 10 caution laps: the 2 laps before them
+    assert own[13] == 2.0                    # median of 1, 2, 3
+    assert np.isnan(own[14:]).all()          # another car starts afresh
+
+
+def test_threshold_follows_the_race_scatter(races) -> None:
+    """A race that scatters more gets a higher threshold (never above the cap), raises no
+    more alerts than the calm one by much, and still finds +12 s losses."""
+    calm_laps = races[1]
+    rough_laps = _scatter_more(calm_laps, 0.6)
+    det = fit_detector([race_features(races[0])])
+    assert det.scatter_ref_s_ > 0
+    fixed = fit_detector([race_features(races[0])], scale_range=(1.0, 1.0))
+    calm, rough = race_features(calm_laps), race_features(rough_laps)
+    from race.models.anomalies import context_features
+    calm_ctx, rough_ctx = context_features(calm), context_features(rough)
+    assert np.nanmedian(rough_ctx["scatter_s"]) > 1.3 * np.nanmedian(calm_ctx["scatter_s"])
+    thr_rough = det.thresholds_s(rough, rough_ctx)
+    thr_calm = det.thresholds_s(calm, calm_ctx)
+    assert np.median(thr_rough) > np.median(thr_calm)
+    assert thr_rough.max() <= max(det.max_threshold_s, det.threshold_s_) + 1e-9
+    assert thr_rough.min() >= det.threshold_s_ - 1e-9
+    # scaled: fewer alerts on the rough race than with a fixed threshold
+    assert _green_alert_share(det, rough) < _green_alert_share(fixed, rough)
+    laps, injected = inject_losses(rough_laps, 12.0)
+    assert _recall(det.detect(race_features(laps)), injected) >= 0.9
+
+
+def test_scatter_is_causal(races) -> None:
+    """Cutting the race at time T leaves every earlier lap's scatter and threshold as it was."""
+    from race.models.anomalies import context_features
+    laps = races[1]
+    cut_s = float(laps["elapsed_s"].quantile(0.5))
+    det = fit_detector([race_features(races[0])])
+    full = race_features(laps)
+    part = race_features(laps[laps["elapsed_s"] <= cut_s])
+    ctx_full, ctx_part = context_features(full), context_features(part)
+    key = ["number", "lap_number"]
+    a = full[key].assign(scatter=ctx_full["scatter_s"].to_numpy(),
+                         thr=det.thresholds_s(full, ctx_full))
+    b = part[key].assign(scatter=ctx_part["scatter_s"].to_numpy(),
+                         thr=det.thresholds_s(part, ctx_part))
+    merged = b.merge(a, on=key, suffixes=("_part", "_full"))
+    assert len(merged) == len(part)
+    np.testing.assert_allclose(merged["scatter_part"], merged["scatter_full"], equal_nan=True)
+    np.testing.assert_allclose(merged["thr_part"], merged["thr_full"])

@@ -213,3 +213,19 @@ def test_the_point_sits_inside_its_interval(sample_races, sample_model) -> None:
         covered = ((clean["actual_s"] >= clean["lower80_s"])
                    & (clean["actual_s"] <= clean["upper80_s"]))
         assert 0.7 <= covered.mean() <= 0.9
+
+
+def test_class_crawling_without_racing_crossings_is_predicted_slow(sample_races,
+                                                                   sample_model) -> None:
+    """A red flag the file does not show: no racing crossing tells the field is crawling
+    (field_recent_rel NaN), the class's last 3 minutes do (trend_class_short +115 %)."""
+    feats = race_features(sample_races[2])
+    shown = predict_features(sample_model, feats)["model_used"].to_numpy()
+    usable = np.flatnonzero(feats["clean_c"].to_numpy() & (feats["ewma_count"] >= 5).to_numpy()
+                            & shown)
+    i = usable[len(usable) // 2]
+    feats.loc[feats.index[i], "field_recent_rel"] = np.nan
+    feats.loc[feats.index[i], "trend_class_short"] = 1.15
+    p = predict_features(sample_model, feats)
+    assert p["model_used"].iat[i]  # chosen from laps completed before: unchanged
+    assert p["predicted_s"].iat[i] == pytest.approx(feats["base_s"].iat[i] * 2.15)

@@ -5,7 +5,7 @@ on class-relative residuals instead, computed causally at the end of each lap:
 
 - class at that moment: the median lap (and sector) time of the car's class over the racing
   laps completed in the last 5 minutes; ratio = lap / class median.
-- own recent relative pace: the median of the car's previous 8 such ratios.
+- own recent relative pace: the median of the ratios of the car's previous 8 racing laps.
 - loss vs class = (ratio − own recent ratio − what the field's last 12 crossings lost the
   same way) × class median (s), per lap and per sector. The field term removes slow zones and
   local yellows (every car passing there loses); the sector form is sharper (the other
@@ -13,7 +13,13 @@ on class-relative residuals instead, computed causally at the end of each lap:
   otherwise.
 
 A lap is an incident when its score reaches a threshold calibrated on training races to a
-target share of green laps (``alert_rate``). Laps overlapping a neutralisation period are
+target share of green laps (``alert_rate``), held per race: the threshold is multiplied by the
+class's recent scatter in this race (robust σ of the scores of its last 200 racing laps
+already completed) over the training races' median scatter, clipped to 1.0–1.4 and never
+above 4.5 s, so a race whose green laps scatter more (track, season, weather) raises no more
+alerts and still shows a one-lap loss of a few seconds. The car's own recent pace counts
+its racing laps only: after a long caution the first green laps compare with the pace
+before it. Laps overlapping a neutralisation period are
 never incidents: a score over the threshold there is labelled ``neutralised``. In- and out-laps
 are left to the pit-stop check: a stop whose PIT_TIME is well above the class median of the
 green stops so far is a ``slow stop``. An Isolation Forest on the context features (not on raw
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 CLASS_WINDOW_S = 300
 FIELD_CROSSINGS = 12
+SCATTER_LAPS = 200       # the class's racing laps its recent scatter is measured over
+SCATTER_MIN_LAPS = 30
 OWN_LAPS = 8
 SECTORS = ("s1_s", "s2_s", "s3_s")
 ISO_FEATURES = ["rel_lap", "rel_sector", "laps_since_restart", "near_cars", "pass_other",
@@ -54,6 +62,28 @@ def _class_rolling_median(values: np.ndarray, cls: np.ndarray, t: pd.DatetimeInd
         out[sel] = pd.Series(values[sel], index=t[sel]).rolling(
             f"{window_s}s", min_periods=1).median().to_numpy()
     return out
+
+
+def _own_recent(values: np.ndarray, number: np.ndarray, own_laps: int) -> np.ndarray:
+    """Per row: the median of the car's last ``own_laps`` finite values strictly before it.
+
+    Rows must be grouped by car in lap order. Only the car's racing laps carry a value, so
+    pit and neutralised laps neither count nor push the earlier laps out of the window: after
+    a long caution the first green laps are compared with the pace before it (a window of
+    rows would hold caution laps only and leave them unscored).
+    """
+    out = np.full(len(values), np.nan)
+    ok = np.isfinite(values)
+    if not ok.any():
+        return out
+    idx = np.flatnonzero(ok)
+    upto = (pd.Series(values[idx]).groupby(number[idx]).rolling(own_laps, min_periods=2)
+            .median().reset_index(level=0, drop=True).sort_index().to_numpy())
+    carried = pd.Series(np.nan, index=np.arange(len(values)))
+    carried.iloc[idx] = upto
+    # the value known before row i is the one after the car's last valued row before i
+    before = carried.groupby(number).shift().groupby(number).ffill()
+    return before.to_numpy()
 
 
 def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
@@ -76,37 +106,36 @@ def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
     usable = (f["lap_number"] > 1) & ~f["in_lap"] & ~f["out_lap"]  # neutral laps get scored
     number = f["number"].to_numpy()
     out = pd.DataFrame(index=f.index)
-    losses = {}
+    losses, fields = {}, {}
     for col in ("lap_time_s", *SECTORS):
         vals = f[col].to_numpy(dtype=float)
         med = np.full(len(f), np.nan)
         med[order] = _class_rolling_median(np.where(racing, vals, np.nan)[order], cls, t,
                                            window_s)
         ratio = pd.Series(np.where(usable, vals / med, np.nan), index=f.index)
-        own_ratio = (ratio.where(racing).groupby(number).shift()
-                     .groupby(number).rolling(own_laps, min_periods=2).median()
-                     .reset_index(level=0, drop=True).reindex(f.index))
+        own_ratio = _own_recent(ratio.where(racing).to_numpy(), number, own_laps)
         dev = (ratio - own_ratio).to_numpy()
         # What the last crossings of the whole field lost in the same place: slow zones and
         # local yellows cost every car passing there, which is not a single-car incident.
         field = np.full(len(f), np.nan)
         field[order] = (pd.Series(np.where(racing, dev, np.nan)[order])
                         .rolling(FIELD_CROSSINGS, min_periods=5).median().to_numpy())
-        losses[col] = (dev - np.clip(np.nan_to_num(field), 0.0, None)) * med
+        fields[col] = np.clip(np.nan_to_num(field), 0.0, None) * med
+        losses[col] = dev * med - fields[col]
         if col == "lap_time_s":
             out["class_median_s"] = med
         else:
-            own_s = (pd.Series(np.where(racing, vals, np.nan), index=f.index)
-                     .groupby(number).shift().groupby(number)
-                     .rolling(own_laps, min_periods=2).median()
-                     .reset_index(level=0, drop=True).reindex(f.index))
-            out[f"own_{col}"] = (vals - own_s).to_numpy()
+            own_s = _own_recent(np.where(racing, vals, np.nan), number, own_laps)
+            out[f"own_{col}"] = vals - own_s
     sec = np.vstack([losses[c] for c in SECTORS])
     has_sec = np.isfinite(sec).any(axis=0)
     worst = np.argmax(np.where(np.isfinite(sec), sec, -np.inf), axis=0)
     out["loss_lap_s"] = losses["lap_time_s"]
     out["loss_sector_s"] = np.where(has_sec, sec[worst, np.arange(len(f))], np.nan)
     out["sector"] = np.where(has_sec, worst + 1, 0)
+    field_sec = np.vstack([fields[c] for c in SECTORS])
+    out["field_sector_s"] = np.where(has_sec, field_sec[worst, np.arange(len(f))],
+                                     fields["lap_time_s"])
     own = np.vstack([out[f"own_{c}"].to_numpy() for c in SECTORS])
     out["own_sector_loss_s"] = np.where(has_sec, own[worst, np.arange(len(f))], np.nan)
     out = out.drop(columns=[f"own_{c}" for c in SECTORS])
@@ -116,8 +145,35 @@ def context_features(feats: pd.DataFrame, window_s: int = CLASS_WINDOW_S,
     out["scored"] = usable.to_numpy() & f["lap_time_s"].notna().to_numpy()
     out["score_s"] = out["loss_sector_s"].where(np.isfinite(out["loss_sector_s"]),
                                                 out["loss_lap_s"])
+    out["scatter_s"] = _class_scatter(out["score_s"].to_numpy(dtype=float), racing,
+                                      f["class"].astype(str).to_numpy(), order)
     for col in ("laps_since_restart", "near_cars", "pass_other", "trend_class"):
         out[col] = f[col].to_numpy()
+    return out
+
+
+def _class_scatter(score: np.ndarray, racing: np.ndarray, cls: np.ndarray,
+                   order: np.ndarray) -> np.ndarray:
+    """Per row: robust σ (IQR / 1.349) of the class's scores over its last ``SCATTER_LAPS``
+    racing laps completed before this one in the race (NaN until ``SCATTER_MIN_LAPS``).
+
+    Causal (only laps already crossed count) and robust: an incident is one lap in dozens
+    and leaves the interquartile range where it was.
+    """
+    out = np.full(len(score), np.nan)
+    cls_t = cls[order]
+    vals_t = np.where(racing, score, np.nan)[order]
+    for c in pd.unique(cls_t):
+        pos = np.flatnonzero(cls_t == c)
+        v = pd.Series(vals_t[pos]).dropna()
+        if v.empty:
+            continue
+        roll = v.rolling(SCATTER_LAPS, min_periods=SCATTER_MIN_LAPS)
+        upto = (roll.quantile(0.75) - roll.quantile(0.25)) / 1.349
+        placed = pd.Series(np.nan, index=np.arange(len(pos)))
+        placed.iloc[v.index.to_numpy()] = upto.to_numpy()
+        carried = placed.shift().ffill()  # the last value known before each row
+        out[order[pos]] = carried.to_numpy()
     return out
 
 
@@ -134,14 +190,22 @@ class IncidentDetector(BaseEstimator):
             so far by this much (s) and by ``stop_excess_ratio`` of it.
         iso_weight: weight of the Isolation Forest score fused into the rule's score.
         random_state: seed of the Isolation Forest.
+        scale_range: the threshold follows the class's recent scatter in this race
+            (``scatter_s`` / the training races' median), clipped to this range.
+        max_threshold_s: a scaled threshold never exceeds this (s), so a race that scatters
+            more does not hide a one-lap loss of a few seconds.
     """
 
-    def __init__(self, alert_rate: float = 0.007, min_threshold_s: float = 3.0,
+    def __init__(self, alert_rate: float = 0.007, min_threshold_s: float = 3.5,
                  spin_s: float = 12.0, damage_s: float = 2.5, damage_laps: int = 3,
                  stop_excess_s: float = 30.0, stop_excess_ratio: float = 0.4,
-                 iso_weight: float = 0.0, random_state: int = 0) -> None:
+                 iso_weight: float = 0.0, random_state: int = 0,
+                 scale_range: tuple[float, float] = (1.0, 1.4),
+                 max_threshold_s: float = 4.5) -> None:
         self.alert_rate = alert_rate
         self.min_threshold_s = min_threshold_s
+        self.scale_range = scale_range
+        self.max_threshold_s = max_threshold_s
         self.spin_s = spin_s
         self.damage_s = damage_s
         self.damage_laps = damage_laps
@@ -164,6 +228,11 @@ class IncidentDetector(BaseEstimator):
             self.iso_ = IsolationForest(n_estimators=100, max_samples=512,
                                         random_state=self.random_state).fit(sample)
             score = self._fused(racing)
+        scatter = racing["scatter_s"].to_numpy(dtype=float)
+        self.scatter_ref_s_ = (float(np.nanmedian(scatter)) if np.isfinite(scatter).any()
+                               else float("nan"))
+        # Calibrated on the scores as the detector sees them: divided by the lap's scale.
+        score = score / self._scale(racing)
         green = int(X["green"].sum())
         values = np.sort(score[np.isfinite(score)])[::-1]
         k = int(self.alert_rate * green)
@@ -177,6 +246,7 @@ class IncidentDetector(BaseEstimator):
         """A detector usable before any training: the rule alone at ``threshold_s``."""
         detector = cls(**params)
         detector.threshold_s_ = threshold_s
+        detector.scatter_ref_s_ = float("nan")
         detector.iso_ = None
         detector.n_features_in_ = len(ISO_FEATURES)
         return detector
@@ -192,6 +262,25 @@ class IncidentDetector(BaseEstimator):
             score = score + self.iso_weight * np.clip(self._iso(ctx) - 0.5, 0.0, None)
         return score
 
+    def _scale(self, ctx: pd.DataFrame) -> np.ndarray:
+        """Per lap: the class's recent scatter in this race vs the training races' (1 when
+        either is unknown), clipped to ``scale_range``."""
+        ref = getattr(self, "scatter_ref_s_", float("nan"))
+        if not np.isfinite(ref) or ref <= 0 or "scatter_s" not in ctx:
+            return np.ones(len(ctx))
+        ratio = ctx["scatter_s"].to_numpy(dtype=float) / ref
+        return np.clip(np.where(np.isfinite(ratio), ratio, 1.0), *self.scale_range)
+
+    def thresholds_s(self, feats: pd.DataFrame, ctx: pd.DataFrame) -> np.ndarray:
+        """The incident threshold of each lap (s), in the rows' order.
+
+        The calibrated threshold times the lap's scale (the class's recent scatter in this
+        race vs training, causal), never above ``max_threshold_s`` unless the calibrated
+        threshold itself is.
+        """
+        scaled = self.threshold_s_ * self._scale(ctx)
+        return np.minimum(scaled, max(self.max_threshold_s, self.threshold_s_))
+
     def detect(self, feats: pd.DataFrame, ctx: pd.DataFrame | None = None) -> pd.DataFrame:
         """Alerts of one race, each known at the end of its lap (``ALERT_COLUMNS``).
 
@@ -205,7 +294,7 @@ class IncidentDetector(BaseEstimator):
             iso = self._iso(ctx)
             score = self._fused(ctx)
         f = feats
-        over = ctx["scored"].to_numpy() & (score >= self.threshold_s_)
+        over = ctx["scored"].to_numpy() & (score >= self.thresholds_s(feats, ctx))
         neutral = f["neutralised_c"].to_numpy()
         restart = f["restart_c"].to_numpy()
         rows = []

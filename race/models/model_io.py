@@ -28,7 +28,7 @@ from race.models.features import FEATURES
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the detector scales its threshold by the race's scatter
 DEFAULT_NAME = "pitwall"
 
 

@@ -237,8 +237,14 @@ def predict_features(model: NextLapModel | None, feats: pd.DataFrame) -> pd.Data
         # The field's last crossings all far off the pace (> +50 %) is a neutralisation the
         # flag column does not show (it happens in real files): the next lap is as slow.
         # Too rare for the trees to learn (a few dozen laps in all the training races).
-        crawl = use_model & (feats["field_recent_rel"].to_numpy(dtype=float) > FIELD_CRAWL)
-        model_pred[crawl] = base[crawl] * (1.0 + feats["field_recent_rel"].to_numpy()[crawl])
+        # When the field's last crossings have no racing lap to say it (a red flag the file
+        # does not show: the other cars are in the pit lane), the class's laps of the last
+        # 3 minutes say it (Spa 2025: two 315 s laps in a row, predicted 147 s).
+        recent = feats["field_recent_rel"].to_numpy(dtype=float)
+        slow = np.where(np.isfinite(recent), recent,
+                        feats["trend_class_short"].to_numpy(dtype=float))
+        crawl = use_model & (slow > FIELD_CRAWL)
+        model_pred[crawl] = base[crawl] * (1.0 + slow[crawl])
     raw, pred, chosen, low, high = _online_intervals(model, feats, model_pred, fallback,
                                                      use_model)
     # next 5 laps: the same median shift as the next lap
