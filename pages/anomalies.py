@@ -11,10 +11,9 @@ import streamlit as st
 
 from race.models.live_models import update_race_models
 from race.present import queries, views
-from race.present.presentation import clock_text
 from ui import charts, data, model_charts
 from ui.state import get_store, selection
-from ui.widgets import empty_state, filter_classes, guard, require_race
+from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
 sel = selection()
 st.subheader("Anomalies", anchor=False)
@@ -41,14 +40,17 @@ def anomalies_panel() -> None:
         if alerts.empty:
             empty_state("No incident or slow stop so far.")
         else:
+            team = alerts["number"].map(cars.set_index("number")["team"]) if len(cars) \
+                else None
             feed = pd.DataFrame({
-                "Time": [clock_text(t) for t in alerts["elapsed_s"]],
-                "Car": [labels.get(n, f"#{n}") for n in alerts["number"]],
-                "Class": alerts["class"], "Lap": alerts["lap_number"],
-                "Kind": alerts["kind"], "Loss (s)": alerts["score"].round(1),
-                "Reason": alerts["reason"]})
-            st.dataframe(feed, hide_index=True, width="stretch", height=320,
-                         key="pw-alert-feed")
+                "Time": alerts["elapsed_s"], "No.": alerts["number"].astype(str),
+                "Class": alerts["class"], "Team": team, "Lap": alerts["lap_number"],
+                "Kind": alerts["kind"], "Loss (s)": alerts["score"],
+                "Reason": alerts["reason"], "number": alerts["number"].astype(str),
+                "class": alerts["class"]})
+            styled_table(feed, ["Time", "No.", "Class", "Team", "Lap", "Kind", "Loss (s)",
+                                "Reason"], focus=sel.focus, clock_columns=("Time",),
+                         decimals={"Loss (s)": 1}, height=320, key="pw-alert-feed")
         options = views.car_options(cars, sel.classes or None)
         alerted = list(dict.fromkeys(alerts["number"].astype(str)))
         default = [n for n in ([sel.focus] if sel.focus in options else []) + alerted[:3]

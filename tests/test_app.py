@@ -300,8 +300,8 @@ def test_data_page_upload_reports_each_file(tmp_path: Path,
     at.button(key="pw_import").click().run()
     assert not at.exception
     outcomes = at.session_state["pw_import_outcomes"]
-    assert outcomes["result"].tolist() == ["ok", "error", "error"]
-    assert "event" in outcomes["message"].iloc[1]
+    assert outcomes["Result"].tolist() == ["ok", "error", "error"]
+    assert "event" in outcomes["Message"].iloc[1]
     assert "1 of 3 file(s) imported" in at.error[0].value
 
 
