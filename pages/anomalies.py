@@ -52,7 +52,10 @@ def anomalies_panel() -> None:
                                 "Reason"], focus=sel.focus, clock_columns=("Time",),
                          decimals={"Loss (s)": 1}, height=320, key="pw-alert-feed")
         options = views.car_options(cars, sel.classes or None)
-        alerted = list(dict.fromkeys(alerts["number"].astype(str)))
+        # Default: the focus car and the cars of the newest alerts in the newest alert's
+        # class (one class keeps the lap-time axis readable).
+        newest = alerts[alerts["class"] == alerts["class"].iloc[0]] if len(alerts) else alerts
+        alerted = list(dict.fromkeys(newest["number"].astype(str)))
         default = [n for n in ([sel.focus] if sel.focus in options else []) + alerted[:3]
                    if n in options]
         numbers = st.multiselect("Cars on the lap chart", options,
@@ -63,10 +66,11 @@ def anomalies_panel() -> None:
             history = data.lap_history(sel.db_path, race_id, sel.version)
             chosen = history[history["number"].isin(numbers)]
             periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
+            y_range = views.lap_time_range(chosen)
             fig = charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
-                                         y_range=views.lap_time_range(chosen))
-            model_charts.add_alert_markers(fig, alerts[alerts["number"].isin(numbers)],
-                                           chosen)
+                                         y_range=y_range)
+            model_charts.add_alert_markers(fig, alerts, chosen, numbers=numbers,
+                                           y_range=y_range)
             st.plotly_chart(fig, key="pw-anom-chart")
         st.caption("Kinds: slow lap, spin/off (≥ 12 s mostly in one sector), damage run (3 "
                    "laps in a row down on the class), slow stop (PIT_TIME well above the "

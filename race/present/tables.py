@@ -35,7 +35,7 @@ _WIDE = set("MWmw@%")
 _NARROW = set("il.,:;|!'()[] ")
 CELL_PADDING_PX = 20
 HEADER_EXTRA_PX = 6  # room for the sort arrow beside a header
-MAX_WIDTH_PX = 300
+MAX_WIDTH_PX = 460
 
 
 @dataclass(frozen=True)
