@@ -73,10 +73,11 @@ with guard():
                              height=240, key="pw-strategy-duel")
         with plan:
             st.markdown("**Stint plan to the flag** (green running)")
-            plan_rows = stint_plan(snap, focus)
+            plan_rows = stint_plan(snap, focus).rename(columns={
+                "stint": "Stint", "from_lap": "From lap", "in_lap": "In lap", "laps": "Laps",
+                "fill": "Fuel"})
             styled_table(plan_rows, list(plan_rows.columns), pinned=(),
-                         labels={"stint": "Stint", "from_lap": "From lap", "in_lap": "In lap",
-                                 "laps": "Laps", "fill": "Fuel"}, key="pw-strategy-plan")
+                         key="pw-strategy-plan")
 
     st.markdown("**Field** — window = earliest / expected / latest in-lap; position after "
                 "stop = class position 2 laps after the out-lap (Monte Carlo median)")
