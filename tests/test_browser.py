@@ -220,6 +220,8 @@ def test_05b_compact_leaderboard_from_the_address(page: Page, server: str) -> No
         no_exception(page)
         no_raw_text(page)
         headers = page.locator('[data-testid="stDataFrame"] [role="columnheader"]')
+        headers.first.wait_for(state="attached")
+        page.wait_for_timeout(500)
         shown = [headers.nth(i).inner_text().strip() for i in range(headers.count())]
         assert shown and set(shown) <= {"Pos", "No.", "Class", "Driver", "Gap", "Int", "Last"}
         assert shown[:3] == ["Pos", "No.", "Class"]
