@@ -14,7 +14,7 @@ from race.present import queries, views
 from race.present.presentation import clock_text
 from ui import charts, data, model_charts
 from ui.state import get_store, selection
-from ui.widgets import empty_state, filter_classes, guard, require_race
+from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
 sel = selection()
 st.subheader("Anomalies", anchor=False)
@@ -45,16 +45,22 @@ def anomalies_panel() -> None:
         if alerts.empty:
             empty_state("No incident or slow stop so far.")
         else:
+            team = alerts["number"].map(cars.set_index("number")["team"]) if len(cars) \
+                else None
             feed = pd.DataFrame({
-                "Time": [clock_text(t) for t in alerts["elapsed_s"]],
-                "Car": [labels.get(n, f"#{n}") for n in alerts["number"]],
-                "Class": alerts["class"], "Lap": alerts["lap_number"],
-                "Kind": alerts["kind"], "Loss (s)": alerts["score"].round(1),
-                "Reason": alerts["reason"]})
-            st.dataframe(feed, hide_index=True, width="stretch", height=320,
-                         key="pw-alert-feed")
+                "Time": alerts["elapsed_s"], "No.": alerts["number"].astype(str),
+                "Class": alerts["class"], "Team": team, "Lap": alerts["lap_number"],
+                "Kind": alerts["kind"], "Loss (s)": alerts["score"],
+                "Reason": alerts["reason"], "number": alerts["number"].astype(str),
+                "class": alerts["class"]})
+            styled_table(feed, ["Time", "No.", "Class", "Team", "Lap", "Kind", "Loss (s)",
+                                "Reason"], focus=sel.focus, clock_columns=("Time",),
+                         decimals={"Loss (s)": 1}, height=320, key="pw-alert-feed")
         options = views.car_options(cars, sel.classes or None)
-        alerted = list(dict.fromkeys(alerts["number"].astype(str)))
+        # Default: the focus car and the cars of the newest alerts in the newest alert's
+        # class (one class keeps the lap-time axis readable).
+        newest = alerts[alerts["class"] == alerts["class"].iloc[0]] if len(alerts) else alerts
+        alerted = list(dict.fromkeys(newest["number"].astype(str)))
         default = [n for n in ([sel.focus] if sel.focus in options else []) + alerted[:3]
                    if n in options]
         numbers = st.multiselect("Cars on the lap chart", options,
@@ -65,10 +71,11 @@ def anomalies_panel() -> None:
             history = data.lap_history(sel.db_path, race_id, sel.version)
             chosen = history[history["number"].isin(numbers)]
             periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
+            y_range = views.lap_time_range(chosen)
             fig = charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
-                                         y_range=views.lap_time_range(chosen))
-            model_charts.add_alert_markers(fig, alerts[alerts["number"].isin(numbers)],
-                                           chosen)
+                                         y_range=y_range)
+            model_charts.add_alert_markers(fig, alerts, chosen, numbers=numbers,
+                                           y_range=y_range)
             st.plotly_chart(fig, key="pw-anom-chart")
         st.caption("Kinds: slow lap, spin/off (≥ 12 s mostly in one sector), damage run (3 "
                    "laps in a row down on the class), slow stop (PIT_TIME well above the "

@@ -11,7 +11,7 @@ from race.present import views
 from race.store import EXPORTABLE
 from ui import data
 from ui.state import get_live_monitor, selection
-from ui.widgets import empty_state, what_to_do
+from ui.widgets import empty_state, styled_table, what_to_do
 
 sel = selection()
 store = sel.store
@@ -57,34 +57,47 @@ if st.button("Import", type="primary", key="pw_import"):
         st.rerun()
 outcomes = st.session_state.get("pw_import_outcomes")
 if outcomes is not None:
-    failed = int(outcomes["result"].eq("error").sum())
+    failed = int(outcomes["Result"].eq("error").sum())
     (st.error if failed else st.success)(
         f"{len(outcomes) - failed} of {len(outcomes)} file(s) imported"
         + (": see the message of each failed file below." if failed else "."))
-    st.dataframe(outcomes, hide_index=True, width="stretch")
+    styled_table(outcomes, list(outcomes.columns), pinned=(),
+                 height=views.table_height_px(len(outcomes)), key="pw-import-outcomes")
 
 # -- races -----------------------------------------------------------------------------------
 st.markdown("**Races in the database**")
 races = data.races(sel.db_path, sel.version)
+names = views.race_names(races)
+# Every race picker of this page starts on the race selected in the sidebar, and follows it
+# when the sidebar selection changes.
+if st.session_state.get("pw_data_selected") != sel.race_id:
+    st.session_state["pw_data_selected"] = sel.race_id
+    for picker in ("pw_delete_race", "pw_export_race", "pw_replay_race"):
+        st.session_state.pop(picker, None)
 if races.empty:
     empty_state("No race yet: click **Load sample data** in the sidebar, or import files above.")
 else:
-    st.dataframe(views.races_table(races), hide_index=True, width="stretch",
-                 column_config={"season": st.column_config.NumberColumn(format="%d")})
+    race_rows = views.races_table(races)
+    styled_table(race_rows, views.RACES_TABLE_COLUMNS, pinned=(),
+                 height=views.table_height_px(len(race_rows)), key="pw-races")
     ids = races["race_id"].tolist()
+    here = views.default_index(ids, sel.race_id)  # the race picked in the sidebar
     delete_col, export_col = st.columns(2)
     with delete_col:
         st.markdown("**Delete a race**")
-        victim = st.selectbox("Race to delete", ids, key="pw_delete_race")
-        sure = st.checkbox(f"Yes, delete {victim} and all its laps", key="pw_delete_confirm")
+        victim = st.selectbox("Race to delete", ids, index=here,
+                              key="pw_delete_race",
+                              format_func=lambda r: names.get(r, r))
+        sure = st.checkbox(f"Yes, delete {names.get(victim, victim)} and all its laps",
+                           key="pw_delete_confirm")
         if st.button("Delete", disabled=not sure, key="pw_delete"):
             views.delete_race(store, victim)
             st.session_state.pop("pw_delete_confirm", None)
             st.rerun()
     with export_col:
         st.markdown("**Export a race**")
-        chosen = st.selectbox("Race", ids, key="pw_export_race",
-                              index=ids.index(sel.race_id) if sel.race_id in ids else 0)
+        chosen = st.selectbox("Race", ids, index=here, key="pw_export_race",
+                              format_func=lambda r: names.get(r, r))
         table_col, fmt_col = st.columns(2)
         table = table_col.selectbox("Table", EXPORTABLE, key="pw_export_table")
         fmt = fmt_col.radio("Format", ["csv", "parquet"], horizontal=True, key="pw_export_fmt")
@@ -101,16 +114,17 @@ log_rows = data.ingest_log(sel.db_path, sel.version)
 if log_rows.empty:
     empty_state("Nothing ingested yet.")
 else:
-    st.dataframe(log_rows, hide_index=True, width="stretch", height=300)
+    log_table = views.ingest_log_rows(log_rows)
+    styled_table(log_table, list(log_table.columns), pinned=(),
+                 height=views.table_height_px(len(log_table)), key="pw-ingest-log")
 live_rows = data.live_states(sel.db_path, sel.version)
 if not live_rows.empty:
     st.markdown("**Races followed live** — last poll and its result, polls stored and failed.")
     for line in views.live_problems(live_rows):
         st.error(line, icon=":material/running_with_errors:")
-    st.dataframe(live_rows[["race_id", "source", "active", "last_poll_at", "last_status",
-                            "last_message", "problem", "polls_ok", "polls_failed", "clock_s",
-                            "flag"]],
-                 hide_index=True, width="stretch")
+    live_table = views.live_state_rows(live_rows)
+    styled_table(live_table, list(live_table.columns), pinned=(), decimals={"Race clock (s)": 0},
+                 height=views.table_height_px(len(live_table)), key="pw-live-states")
 
 # -- live feeds and replays (race.monitor) ---------------------------------------------------
 st.markdown("**Live feeds and replays** — the monitor follows the races of the calendar by "
@@ -159,7 +173,10 @@ else:
         st.markdown("Replay a stored race")
         stored = [r for r in races["race_id"].tolist() if not r.startswith("replay-")] \
             if not races.empty else []
-        to_replay = st.selectbox("Race to replay", stored, key="pw_replay_race")
+        to_replay = st.selectbox("Race to replay", stored,
+                                 index=views.default_index(stored, sel.race_id),
+                                 key="pw_replay_race",
+                                 format_func=lambda r: names.get(r, r))
         speed = st.select_slider("Speed (× real time)", ["1", "10", "100", "1000", "max"],
                                  value="100", key="pw_replay_speed")
         if st.button("Start replay", key="pw_replay_start", disabled=not stored):

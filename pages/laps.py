@@ -32,18 +32,47 @@ numbers = st.multiselect("Cars", options, default=default, key=f"pw_laps_cars::{
 full_range = st.toggle("Show every lap (pit stops and neutralised laps stretch the axis)",
                        key="pw_laps_full")
 
-times, positions, gaps = st.tabs(["Lap times", "Positions", "Gap to class leader"])
+trace_tab, times, positions, gaps = st.tabs(["Race trace", "Lap times", "Positions",
+                                             "Gap to class leader"])
+with trace_tab:
+    classes = [c for c in views.cars_per_class(filter_classes(board, sel.classes))]
+    focus_class = board.loc[board["number"] == sel.focus, "class"]
+    first = focus_class.iloc[0] if len(focus_class) and focus_class.iloc[0] in classes else None
+    cls = st.segmented_control("Class", classes, default=first or (classes[0] if classes
+                                                                   else None),
+                               key=f"pw_trace_class::{race_id}") if classes else None
+    if cls is None and classes:
+        cls = first or classes[0]
+    if cls is not None:
+        in_class = board.loc[board["class"] == cls, "number"].tolist()
+        top = st.slider("Cars (class order)", 2, max(2, len(in_class)),
+                        min(6, max(2, len(in_class))), key=f"pw_trace_top::{race_id}::{cls}",
+                        disabled=len(in_class) <= 2)
+        shown = list(dict.fromkeys([*in_class[:top],
+                                    *([sel.focus] if sel.focus in in_class else [])]))
+        smooth = st.toggle("Smooth out pit stop cycles (median of 5 laps)", value=True,
+                           key="pw_trace_smooth")
+        trace = views.race_trace(history, cls, shown, smooth_laps=5 if smooth else 1)
+        st.plotly_chart(charts.race_trace_figure(trace.laps, trace.order, focus=sel.focus,
+                                                 periods=periods, gap_max_s=trace.gap_max_s),
+                        key="pw-trace-chart")
+        st.caption("The class's leading cars (and the focus car): time behind the class "
+                   "leader at each lap. The leader runs along the top; a line falling away "
+                   "is a car losing time, a dip and back is a pit stop cycle. Cars more than "
+                   "about a lap and a half behind leave the chart at the bottom.")
 chosen = history[history["number"].isin(numbers)]
 if not numbers:
-    empty_state("Pick one or more cars above to draw their laps.")
+    with times:
+        empty_state("Pick one or more cars above to draw their laps.")
 else:
     y_range = None if full_range else views.lap_time_range(chosen)
     with times:
         st.plotly_chart(charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
                                                y_range=y_range), key="pw-lap-chart")
         st.caption("Shaded: neutralised periods (yellow FCY, orange safety car, red flag). "
-                   "▼ in-lap (pit entry), ★ driver change. The axis ignores neutralised and "
-                   "pit laps unless 'Show every lap' is on.")
+                   "▼ in-lap (pit entry), ★ driver change, | on the top edge: a lap slower "
+                   "than the axis (out-laps, slow zones, repairs). The axis is set from the "
+                   "clean laps unless 'Show every lap' is on.")
     with positions:
         in_class = st.toggle("Position in class", value=True, key="pw_laps_in_class")
         st.plotly_chart(charts.position_figure(chosen, numbers, focus=sel.focus,

@@ -17,7 +17,7 @@ from ui.widgets import filter_classes, guard, require_race, styled_table
 
 @st.fragment(run_every="5s")
 def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...],
-               focus: str | None, by_class: bool) -> None:
+               focus: str | None, by_class: bool, columns: tuple[str, ...]) -> None:
     """Banner, clock and leaderboard as of ``t_s`` (None = latest data, followed live)."""
     started = time.perf_counter()
     with guard():
@@ -40,9 +40,9 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
             st.html(class_chips_html(views.cars_per_class(board)))
             # One table (a Styler per class would cost ~20 ms each on every refresh): class
             # blocks fastest class first, or overall order.
-            styled_table(board if by_class else board.sort_values("Pos"),
-                         views.LEADERBOARD_COLUMNS, focus=focus,
-                         pinned=("Pos", "No."), height="content", key="pw-board")
+            styled_table(board if by_class else board.sort_values("Pos"), columns,
+                         focus=focus, pinned=("Pos", "No."), height="content",
+                         key="pw-board")
     st.session_state["pw_live_ms"] = (time.perf_counter() - started) * 1000
 
 
@@ -51,13 +51,26 @@ if sel.race_id is None:
     st.subheader("Live", anchor=False)
 race_id = require_race(sel)
 race = data.race_row(sel.db_path, race_id, sel.version)
-st.subheader(f"{race['series']} {race['season'] or ''} · {race['track'] or race['event']} · "
-             f"{race['session']}", anchor=False)
-left, right = st.columns([1, 2], vertical_alignment="bottom")
-with left:
+st.subheader(views.race_title(race), anchor=False)
+# The layout is remembered in the URL (?layout=compact): a phone's bookmark opens compact.
+asked = views.layout_from_query(st.query_params.get("layout"))
+order_col, layout_col, options_col = st.columns([1, 1, 2], vertical_alignment="bottom")
+with order_col:
     by_class = st.segmented_control("Leaderboard", ["By class", "Overall"], default="By class",
                                     key="pw_live_layout") != "Overall"
-with right:
+with layout_col:
+    layout = st.segmented_control(
+        "Layout", ["full", "compact"], default=asked, key="pw_live_columns",
+        format_func=lambda v: {"full": "Full", "compact": "Compact (phone)"}[v],
+        help="Compact: Pos, No., Class, Driver, Gap, Int, Last. Kept in the page address.")
+    layout = layout or asked
+if layout == "full":
+    st.query_params.pop("layout", None)
+else:
+    st.query_params["layout"] = layout
+with options_col:
+    sectors = st.toggle("Sectors", key="pw_live_sectors", disabled=layout == "compact",
+                        help="S1, S2 and S3 of each car's last lap, next to the lap times.")
     replay = st.toggle("Replay an earlier moment", key="pw_replay",
                        help="Look at the race as it stood at any time: the same view as of t.")
 t_s = None
@@ -69,7 +82,8 @@ if end_s > 0:
     picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
                               format_func=lambda m: clock_text(m * 60), key="pw_replay_t")
     t_s = min(float(picked) * 60, end_s)
-live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class)
+live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class,
+           tuple(views.leaderboard_columns(layout, sectors)))
 st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
            "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "
            "header to sort. ! before a number: an incident or slow-stop alert in the last "

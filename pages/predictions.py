@@ -121,19 +121,24 @@ def predictions_panel() -> None:
                 y_range = (float(lo) - 2.0, float(hi) + 2.0)
             st.plotly_chart(model_charts.prediction_figure(overview.history, number, y_range),
                             key="pw-pred-chart")
-        st.markdown("**Accuracy so far in this race** (clean laps: ML.md S_clean)")
+        st.markdown("**Accuracy so far in this race** (clean laps: green, not an in- or "
+                    "out-lap, not the first lap after a restart)")
         if overview.running.empty:
             empty_state("No completed clean lap with a prediction yet.")
         else:
             st.plotly_chart(model_charts.running_mae_figure(overview.running),
                             key="pw-mae-chart")
             by_class = overview.by_class.rename(columns={
-                "class": "Class", "n": "Laps", "mae_model": "MAE model (s)",
-                "mae_ewma": "MAE EWMA (s)", "skill": "Skill", "coverage": "80 % coverage"})
-            st.dataframe(by_class.round(3), hide_index=True, width="stretch")
-        st.caption("Skill = 1 − MAE model / MAE EWMA. The model predicts each car's lap from "
-                   "the end of its previous lap, using only crossings up to that instant; the "
-                   "point is the median of its interval.")
+                "n": "Laps", "mae_model": "MAE model (s)", "mae_ewma": "MAE EWMA (s)",
+                "skill": "Skill", "coverage": "80 % coverage"}).assign(
+                    Class=overview.by_class["class"])
+            styled_table(by_class, ["Class", "Laps", "MAE model (s)", "MAE EWMA (s)", "Skill",
+                                    "80 % coverage"], percent_columns=("80 % coverage",),
+                         decimals={"MAE model (s)": 3, "MAE EWMA (s)": 3, "Skill": 3},
+                         pinned=(), key="pw-pred-by-class")
+        st.caption(f"Model: {overview.model}. Skill = 1 − MAE model / MAE EWMA. The model "
+                   "predicts each car's lap from the end of its previous lap, using only "
+                   "crossings up to that instant; the point is the median of its interval.")
 
 
 predictions_panel()

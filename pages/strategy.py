@@ -90,13 +90,18 @@ with guard():
                             f"{int(duel.attrs['position'])} in class on lap "
                             f"{duel.attrs['target_lap']} (median of 400 draws).")
                 shown = duel.assign(
-                    **{"No.": duel["number"], "P(ahead of it)": duel["p_ahead"].round(2),
-                       "Gap (s)": duel["gap_s"].round(1), "Its next stop": duel["stop_lap"]})
-                st.dataframe(shown[["No.", "P(ahead of it)", "Gap (s)", "Its next stop"]],
-                             hide_index=True, width="stretch", height=240)
+                    **{"No.": duel["number"], "P(ahead of it)": duel["p_ahead"],
+                       "Gap (s)": duel["gap_s"], "Its next stop": duel["stop_lap"]})
+                styled_table(shown, ["No.", "P(ahead of it)", "Gap (s)", "Its next stop"],
+                             percent_columns=("P(ahead of it)",), decimals={"Gap (s)": 1},
+                             height=240, key="pw-strategy-duel")
         with plan:
             st.markdown("**Stint plan to the flag** (green running)")
-            st.dataframe(stint_plan(snap, focus), hide_index=True, width="stretch")
+            plan_rows = stint_plan(snap, focus).rename(columns={
+                "stint": "Stint", "from_lap": "From lap", "in_lap": "In lap", "laps": "Laps",
+                "fill": "Fuel"})
+            styled_table(plan_rows, list(plan_rows.columns), pinned=(),
+                         key="pw-strategy-plan")
 
     st.markdown("**Field** — window = earliest / expected / latest in-lap; position after "
                 "stop = class position 2 laps after the out-lap (Monte Carlo median); cost 80 % = "
@@ -107,6 +112,7 @@ with guard():
                         "Latest", "Laps left", "Stop cost (s)", "Cost 80 %", "Pos after stop",
                         "Rejoin if in now", "P(caution stop)", "Stops to flag", "Last fill"],
                  focus=sel.focus, percent_columns=("P(caution stop)", "Last fill"),
+                 decimals={"Stop cost (s)": 1, "Pos after stop": 1, "Rejoin if in now": 1},
                  height=420, key="pw-strategy-field")
 
     st.markdown("**Drive time** — minimums are editable settings "

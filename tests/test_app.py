@@ -15,6 +15,7 @@ from race.present.queries import race_state
 from race.sample import load_sample_race, write_sample_race
 from race.store import RaceStore
 from tests.conftest import REALDATA, ROOT, requires_realdata
+from tests.shown import shown_table
 
 APP = str(ROOT / "app.py")
 PAGES = ["pages/live.py", "pages/laps.py", "pages/stints.py", "pages/strategy.py",
@@ -117,7 +118,9 @@ def test_pages_on_real_24h_race(page: str, real_db: Path,
 
 # -- live leaderboard ------------------------------------------------------------------------
 def leaderboard(at: AppTest):
-    return at.dataframe[0].value  # the only table of the Live page
+    """The Live page's only table: sortable values, car numbers as shown (text)."""
+    values = at.dataframe[0].value
+    return values.assign(**{"No.": shown_table(at.dataframe[0])["No."]})
 
 
 def test_leaderboard_matches_running_order(sample_db: Path,
@@ -302,8 +305,8 @@ def test_data_page_upload_reports_each_file(tmp_path: Path,
     at.button(key="pw_import").click().run()
     assert not at.exception
     outcomes = at.session_state["pw_import_outcomes"]
-    assert outcomes["result"].tolist() == ["ok", "error", "error"]
-    assert "event" in outcomes["message"].iloc[1]
+    assert outcomes["Result"].tolist() == ["ok", "error", "error"]
+    assert "event" in outcomes["Message"].iloc[1]
     assert "1 of 3 file(s) imported" in at.error[0].value
 
 
@@ -316,3 +319,82 @@ def test_no_traceback_elements_anywhere_after_time_travel(
     assert_clean(at)
     assert (leaderboard(at)["Laps"] == 0).all()
 
+
+
+# -- every table finished (issue #13) --------------------------------------------------------
+RAW = ("None", "nan", "NaN", "<NA>", "NaT")
+
+
+def page_text(at: AppTest) -> list[str]:
+    """Every word a reader sees: tables' display text, markdown, captions, HTML."""
+    words: list[str] = []
+    for frame in at.dataframe:
+        words += " ".join(shown_table(frame).astype(str).to_numpy().ravel()).split()
+        words += [str(c) for c in frame.value.columns]
+    for kind in (at.markdown, at.caption, at.html, at.info, at.warning, at.subheader):
+        words += " ".join(str(e.value) for e in kind).split()
+    return [w.strip(".,:;()") for w in words]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_raw_none_or_nan_on_any_page(sample_db: Path, monkeypatch: pytest.MonkeyPatch,
+                                        page: str) -> None:
+    at = run_app(sample_db, monkeypatch, page)
+    assert_clean(at)
+    words = page_text(at)
+    assert not [w for w in words if w in RAW], page
+    assert not {"race_id", "has_flags", "imported_at", "from_lap", "in_lap", "S_clean"} & set(
+        words), page
+
+
+def test_strategy_page_tables_show_dashes_not_none(sample_db: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(sample_db, monkeypatch, "pages/strategy.py")
+    assert_clean(at)
+    headers = [c for frame in at.dataframe for c in frame.value.columns]
+    assert "P(caution stop)" in headers and "Since last stint" in headers
+    for frame in at.dataframe:
+        assert not frame.value.isna().any().any()  # a null cell would read "None"
+
+
+def test_car_numbers_sort_as_numbers(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(sample_db, monkeypatch)
+    values = at.dataframe[0].value.sort_values("No.")
+    shown = shown_table(at.dataframe[0]).loc[values.index, "No."].str.lstrip("! ")
+    as_int = [int(n) for n in shown]
+    assert as_int == sorted(as_int)  # 2 before 10 before 155, not "10" < "2"
+
+
+def test_compact_layout_from_the_address(sample_db: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RACE_DB", str(sample_db))
+    monkeypatch.setenv("RACE_BACKGROUND_VIDEO", str(sample_db.parent / "no-video.mp4"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["layout"] = "compact"
+    at.run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value.columns) == ["Pos", "No.", "Class", "Driver", "Gap",
+                                                   "Int", "Last"]
+    at.button_group(key="pw_live_columns").set_value("full").run()
+    assert "layout" not in at.query_params
+    columns = list(at.dataframe[0].value.columns)
+    assert "Team" in columns and "S1" not in columns  # sectors behind the toggle
+    at.toggle(key="pw_live_sectors").set_value(True).run()
+    columns = list(at.dataframe[0].value.columns)
+    assert columns.index("S1") == columns.index("Best") + 1
+    at.button_group(key="pw_live_columns").set_value("compact").run()
+    assert at.query_params["layout"] == ["compact"] or at.query_params["layout"] == "compact"
+
+
+def test_data_page_defaults_to_the_selected_race(sample_db: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_app(sample_db, monkeypatch)
+    at.selectbox(key="pw_series").set_value("IMSA").run()
+    race_id = selected(at).race_id
+    at.switch_page("pages/data.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="pw_delete_race").value == race_id
+    assert at.selectbox(key="pw_export_race").value == race_id
+    assert "Sample race" in " ".join(str(o) for o in at.selectbox(key="pw_delete_race").options)
+    log = at.dataframe[1].value  # races, then the ingest log
+    assert len(log) >= 2 and "Kind" in log.columns

@@ -137,6 +137,16 @@ def no_exception(pg: Page) -> None:
         pg.locator('[data-testid="stException"]').first.inner_text()
 
 
+RAW = {"None", "nan", "NaN", "<NA>", "NaT"}
+
+
+def no_raw_text(pg: Page) -> None:
+    """No raw None / nan in the page's text (the tables' display text is checked under
+    AppTest: the grid is a canvas)."""
+    words = {w.strip(".,:;()[]") for w in pg.locator("body").inner_text().split()}
+    assert not words & RAW, words & RAW
+
+
 def shot(pg: Page, name: str) -> None:
     """Screenshot of the whole page: Streamlit scrolls inside its main block, so the
     viewport is made as tall as the content first."""
@@ -187,6 +197,7 @@ def test_04_every_page_renders(page: Page, title: str) -> None:
     settle(page)
     no_exception(page)
     expect(page.get_by_role("heading", name=title).first).to_be_visible()
+    no_raw_text(page)
     shot(page, f"0{list(NAV).index(title) + 1}-{Path(NAV[title]).stem}")
 
 
@@ -205,6 +216,36 @@ def test_05_focus_car_and_phone_width(page: Page, server: str) -> None:
     expect(page.locator(".pw-flag")).to_be_visible()
     shot(page, "09-live-phone")
     page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def test_05b_compact_leaderboard_from_the_address(page: Page, server: str) -> None:
+    """A phone's bookmark with ?layout=compact opens the compact leaderboard; the docs'
+    screenshot of the Live page (docs/live.png, the sample race) is made here."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(f"{server}/?layout=compact")
+        settle(page)
+        page.locator('[data-testid="stDataFrame"]').wait_for()
+        no_exception(page)
+        no_raw_text(page)
+        headers = page.locator('[data-testid="stDataFrame"] [role="columnheader"]')
+        headers.first.wait_for(state="attached")
+        page.wait_for_timeout(500)
+        shown = [headers.nth(i).inner_text().strip() for i in range(headers.count())]
+        assert shown and set(shown) <= {"Pos", "No.", "Class", "Driver", "Gap", "Int", "Last"}
+        assert shown[:3] == ["Pos", "No.", "Class"]
+        assert "layout=compact" in page.url
+        shot(page, "11-live-compact-phone")
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(server)
+        settle(page)
+        page.locator('[data-testid="stDataFrame"]').wait_for()
+        page.wait_for_timeout(800)
+        no_raw_text(page)
+        if os.environ.get("RACE_DOCS_SCREENSHOT"):  # refresh the README's picture
+            page.screenshot(path=str(ROOT / "docs" / "live.png"))
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1000})
 
 
 def test_06_background_video_behind_the_content(page: Page, server: str) -> None:

@@ -59,3 +59,34 @@ def test_position_gap_and_gantt_figures() -> None:
     assert [t.name for t in gantt.data] == ["driver 1", "driver 2", "focus car", "pit stop"]
     ticks = " ".join(gantt.layout.yaxis.ticktext)
     assert "&lt;8&gt;" in ticks and "<b>#7</b>" in ticks
+
+
+def test_slower_laps_break_the_line_and_sit_on_the_edge() -> None:
+    laps = laps_frame()
+    laps.loc[(laps["number"] == "8") & (laps["lap_number"] == 5), "lap_time_s"] = 260.0
+    fig = charts.lap_time_figure(laps, PERIODS, ["7", "8"], focus=None, y_range=(195.0, 210.0))
+    trace = {t.name: t for t in fig.data}
+    line = trace["#8"]
+    assert line.y[4] is None or pd.isna(line.y[4])  # no spike to the edge
+    marks = trace["#8 slower laps"]
+    assert list(marks.y) == [210.0] and "4:20.000" in marks.text[0]
+    assert "slower lap (at the top edge)" in trace  # one legend entry for every car
+    assert not trace["#8 slower laps"].showlegend
+
+
+def test_race_trace_and_alert_markers_of_the_charted_cars_only() -> None:
+    from ui import model_charts
+
+    laps = laps_frame()
+    fig = charts.race_trace_figure(laps.assign(trace_s=laps["class_gap_s"]), ["8", "7"],
+                                   focus="7", periods=PERIODS, gap_max_s=50.0)
+    names = [t.name for t in fig.data]
+    assert names[:2] == ["#8", "#7"]  # focus car drawn last, on top
+    assert list(fig.layout.yaxis.range) == [51.0, -1.0]  # leader at the top
+    alerts = pd.DataFrame({"number": ["7", "8"], "lap_number": [3, 2], "kind": ["slow lap"] * 2,
+                           "reason": ["x", "y"], "elapsed_s": [630.0, 420.0]})
+    lap_fig = charts.lap_time_figure(laps, PERIODS, ["7"], focus=None, y_range=(195.0, 210.0))
+    model_charts.add_alert_markers(lap_fig, alerts, laps, numbers=["7"], y_range=(195.0, 210.0))
+    alert = [t for t in lap_fig.data if t.name == "alert ✕"]
+    assert len(alert) == 1 and len(alert[0].x) == 1  # #8's alert left out
+    assert list(alert[0].y) == [210.0]  # the 303 s lap on the edge

@@ -76,8 +76,8 @@ def test_data_page_replays_a_race_and_follows_a_feed(monitored_app) -> None:
         at.run()
     assert f"Replay replay-{race_id}: done" in captions(at)
     # successful polls are not in the ingest log: the replayed race's last poll is listed
-    live = next(df.value for df in at.dataframe if "polls_ok" in df.value.columns)
-    assert f"replay-{race_id}" in set(live["race_id"]) and live["polls_ok"].max() > 0
+    live = next(df.value for df in at.dataframe if "Polls ok" in df.value.columns)
+    assert f"replay-{race_id}" in set(live["Race ID"]) and live["Polls ok"].max() > 0
     state = FeedState()  # a feed that serves nothing: the monitor reports the failures
     with FeedServer(state) as server:
         at.text_input(key="pw_live_url").input(server.url("/wec/data.json"))

@@ -10,6 +10,7 @@ import pytest
 from race.models.live_models import update_race_models
 from race.sample import load_sample_race
 from race.store import RaceStore
+from tests.shown import shown_table
 from tests.test_app import _navigation_only, assert_clean, run_app  # noqa: F401
 
 MODELS = "no-models"
@@ -120,15 +121,15 @@ def test_anomalies_page_lists_alerts_newest_first(model_db, monkeypatch) -> None
     db, number = model_db
     at = run_app(db, monkeypatch, "pages/anomalies.py")
     assert_clean(at)
-    feed = at.dataframe[0].value
+    feed = shown_table(at.dataframe[0])
     assert feed["Reason"].iloc[0].startswith("S2 +9.0 s vs own pace")
-    assert number in feed["Car"].iloc[0]
+    assert feed["No."].iloc[0] == number
 
 
 def test_live_board_marks_cars_with_a_fresh_alert(model_db, monkeypatch) -> None:
     db, number = model_db
     at = run_app(db, monkeypatch)
     assert_clean(at)
-    shown = at.dataframe[0].value
+    shown = shown_table(at.dataframe[0])
     numbers = shown["No."].astype(str).tolist()
     assert f"! {number}" in numbers

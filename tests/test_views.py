@@ -179,12 +179,13 @@ def test_race_choices_label_events() -> None:
         "imported_at": [datetime(2024, 1, 1), datetime(2024, 1, 2)]})
     choices = views.race_choices(races)
     assert choices["race_id"].tolist() == ["b", "a"]  # newest import first
-    assert choices["event_label"].tolist() == ["x", "2024 · Le Mans"]
+    assert choices["event_label"].tolist() == ["X", "2024 · Le Mans 24 Hours"]
     assert choices["session"].tolist() == ["Race", "Race"]
-    twice = pd.concat([races, races.iloc[[0]].assign(race_id="c", event="watkins-glen-2",
+    twice = pd.concat([races, races.iloc[[0]].assign(race_id="c", event="le-mans-24h-b",
                                            imported_at=datetime(2024, 1, 3))])
     labels = views.race_choices(twice).set_index("race_id")["event_label"]
-    assert labels["a"] == "2024 · le-mans-24h" and labels["c"] == "2024 · watkins-glen-2"
+    assert labels["a"] == "2024 · Le Mans 24 Hours (le-mans-24h)"
+    assert labels["c"] == "2024 · Le Mans 24 Hours (le-mans-24h-b)"
 
 
 # -- monitor status --------------------------------------------------------------------------
@@ -224,7 +225,7 @@ def test_import_files_reports_each_file(tmp_path: Path) -> None:
         assert "event" in outcomes[1].message
         assert seen[0] == 0.0 and seen[-1] == 1.0
         table = views.outcomes_table(outcomes)
-        assert table["result"].tolist() == ["ok", "error", "error"]
+        assert table["Result"].tolist() == ["ok", "error", "error"]
         csv = views.export_bytes(store, outcomes[0].race_id, "pit_stops", "csv")
         assert len(pd.read_csv(io.BytesIO(csv))) == len(store.table("pit_stops",
                                                                      outcomes[0].race_id))

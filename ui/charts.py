@@ -86,16 +86,39 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         # they stay visible when the axis ignores slow laps (hover gives the real time).
         return times if y_range is None else times.clip(upper=y_range[1])
 
+    slow_shown = False
     for number, car in _cars_focus_last(laps, numbers, focus):
         colour, is_focus = colours[number], number == focus
         text = [f"#{escape(number)} lap {lap} · {lap_time_text(t)} · {escape(d)}" for lap, t, d in
                 zip(car["lap_number"], car["lap_time_s"], car["driver_name"], strict=True)]
+        # Laps slower than the axis break the line (no spike to the edge): they are marks
+        # on the top edge instead, with their real time on hover.
+        slow = (car["lap_time_s"] > y_range[1]) if y_range is not None else \
+            pd.Series(False, index=car.index)
         fig.add_trace(go.Scatter(
-            x=car["elapsed_s"] / 3600, y=car["lap_time_s"], mode="lines+markers",
+            x=car["elapsed_s"] / 3600, y=car["lap_time_s"].where(~slow),
+            mode="lines+markers",
             name=f"#{escape(number)}", legendgroup=number, text=text, hoverinfo="text",
             line={"color": colour, "width": 3.5 if is_focus else 1.4},
             marker={"size": 4 if is_focus else 3}, opacity=1.0 if is_focus else 0.85))
-        pit = car[car["in_lap"].fillna(False).astype(bool)]
+        in_lap = car["in_lap"].fillna(False).astype(bool)
+        same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
+            car["lap_number"].min())
+        # Under a neutralisation (shaded) every lap is slow: no mark needed.
+        neutral = (car["neutralised"].fillna(False).astype(bool) if "neutralised" in car
+                   else pd.Series(False, index=car.index))
+        marks = car[slow & ~in_lap & ~same & ~neutral]
+        if len(marks):
+            fig.add_trace(go.Scatter(
+                x=marks["elapsed_s"] / 3600, y=on_chart(marks["lap_time_s"]), mode="markers",
+                name=f"#{escape(number)} slower laps", legendgroup=number, showlegend=False,
+                marker={"symbol": "line-ns-open", "size": 9, "color": colour,
+                        "line": {"width": 2, "color": colour}}, cliponaxis=False,
+                text=[f"#{escape(number)} lap {lap} · {lap_time_text(t)} (slower than the axis)"
+                      for lap, t in zip(marks["lap_number"], marks["lap_time_s"], strict=True)],
+                hoverinfo="text"))
+            slow_shown = True
+        pit = car[in_lap]
         if len(pit):
             fig.add_trace(go.Scatter(
                 x=pit["elapsed_s"] / 3600, y=on_chart(pit["lap_time_s"]), mode="markers",
@@ -105,8 +128,6 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
                 text=[f"#{escape(number)} in-lap {lap} · {lap_time_text(t)}" for lap, t in
                       zip(pit["lap_number"], pit["lap_time_s"], strict=True)],
                 hoverinfo="text"))
-        same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
-            car["lap_number"].min())
         change = car[same]
         if len(change):
             fig.add_trace(go.Scatter(
@@ -119,6 +140,11 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
                       zip(change["lap_number"], change["driver_name"], strict=True)],
                 hoverinfo="text"))
     shapes, legend = _period_shapes(periods)
+    if slow_shown:
+        legend.append(go.Scatter(x=[None], y=[None], mode="markers",
+                                 name="slower lap (at the top edge)", hoverinfo="skip",
+                                 marker={"symbol": "line-ns-open", "size": 9,
+                                         "color": "#b0b4bc", "line": {"width": 2}}))
     for trace in legend:
         fig.add_trace(trace)
     _base_layout(fig, height=460, y_title="lap time (s)")
@@ -219,4 +245,38 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
             "</span>" for n in order][::-1]
     fig.update_yaxes(categoryorder="array", categoryarray=ticks, autorange=True,
                      type="category", tickmode="array", tickvals=ticks, ticktext=text)
+    return fig
+
+
+def race_trace_figure(trace_laps: pd.DataFrame, order: Sequence[str], *, focus: str | None,
+                      periods: pd.DataFrame, gap_max_s: float | None) -> go.Figure:
+    """Race trace of one class: gap (s) behind the class leader at each lap, leader on top.
+
+    Args:
+        trace_laps: ``race.present.views.race_trace(...).laps``.
+        order: car numbers in class order (legend order; first = leader).
+        gap_max_s: bottom of the axis (cars further back run off the edge).
+    """
+    fig = go.Figure()
+    colours = car_colours(order)
+    for number, car in _cars_focus_last(trace_laps, order, focus):
+        fig.add_trace(go.Scatter(
+            x=car["elapsed_s"] / 3600, y=car["trace_s"], mode="lines",
+            name=f"#{escape(number)}", legendrank=order.index(number) + 1,
+            line={"color": colours[number], "width": 3.5 if number == focus else 1.5},
+            text=[f"#{escape(number)} lap {lap}: P{p} in class, "
+                  f"{'leader' if g == 0 else '+' + lap_time_text(g)}" for lap, p, g in
+                  zip(car["lap_number"], car["class_position"], car["class_gap_s"],
+                      strict=True)],
+            hoverinfo="text"))
+    shapes, legend = _period_shapes(periods)
+    for item in legend:
+        fig.add_trace(item)
+    _base_layout(fig, height=480, y_title="behind the class leader (s)")
+    fig.update_layout(shapes=shapes, legend={"orientation": "v", "x": 1.01, "y": 1,
+                                             "yanchor": "top"})
+    if gap_max_s:
+        fig.update_yaxes(range=[gap_max_s * 1.02, -gap_max_s * 0.02])
+    else:
+        fig.update_yaxes(autorange="reversed")
     return fig

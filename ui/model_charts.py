@@ -3,11 +3,14 @@ alert markers on a lap chart. Pure functions of DataFrames; no Streamlit calls."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from race.present.presentation import escape, lap_time_text
+from ui.charts import car_colours
 
 BAND = "rgba(99, 110, 250, 0.18)"
 MODEL = "#636efa"
@@ -73,17 +76,29 @@ def running_mae_figure(running: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def add_alert_markers(fig: go.Figure, alerts: pd.DataFrame, laps: pd.DataFrame) -> go.Figure:
-    """Red ✕ on a lap-time chart (x = race time in h) at each alerted lap."""
+def add_alert_markers(fig: go.Figure, alerts: pd.DataFrame, laps: pd.DataFrame, *,
+                      numbers: Sequence[str] | None = None,
+                      y_range: tuple[float, float] | None = None) -> go.Figure:
+    """✕ on a lap-time chart (x = race time in h) at each alerted lap of the charted cars.
+
+    Each car's ✕ in that car's line colour with a red outline, so an alert reads as that
+    car's; alerts of other cars are left out; laps slower than ``y_range`` sit on its top
+    edge (hover gives the real time). One legend entry for all of them.
+    """
     if alerts.empty or laps.empty:
         return fig
+    if numbers is not None:
+        alerts = alerts[alerts["number"].astype(str).isin([str(n) for n in numbers])]
     hit = alerts.merge(laps[["number", "lap_number", "elapsed_s", "lap_time_s"]],
                        on=["number", "lap_number"], suffixes=("_alert", ""))
     if hit.empty:
         return fig
+    colours = car_colours(list(numbers)) if numbers is not None else {}
+    y = hit["lap_time_s"] if y_range is None else hit["lap_time_s"].clip(upper=y_range[1])
     fig.add_trace(go.Scatter(
-        x=hit["elapsed_s"] / 3600, y=hit["lap_time_s"], mode="markers", name="alert",
-        marker={"symbol": "x", "size": 12, "color": ALERT, "line": {"width": 1}},
+        x=hit["elapsed_s"] / 3600, y=y, mode="markers", name="alert ✕",
+        marker={"symbol": "x", "size": 12, "line": {"width": 1.5, "color": ALERT},
+                "color": [colours.get(str(n), ALERT) for n in hit["number"]]},
         text=[f"#{escape(n)} lap {lap} {escape(k)} · {lap_time_text(t)}<br>{escape(r)}"
               for n, lap, k, t, r in zip(hit["number"], hit["lap_number"], hit["kind"],
                                          hit["lap_time_s"], hit["reason"], strict=True)],

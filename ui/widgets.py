@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from race.errors import NotFoundError, ParseError, RaceDataError, StoreError
-from race.present.presentation import clock_text, lap_time_text, percent_text, table_css
+from race.present.presentation import table_css
+from race.present.tables import MISSING, table_view
 from ui.state import Selection
 
 log = logging.getLogger(__name__)
-MISSING = "—"
 
 
 def what_to_do(exc: RaceDataError) -> str:
@@ -65,63 +64,44 @@ def filter_classes(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     return frame[frame["class"].isin(list(classes))]
 
 
-def _lookup_formatter(texts: dict) -> Callable[[object], str]:
+def _lookup(texts: dict) -> Callable[[object], str]:
     def fmt(value: object) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return texts.get("nan") or MISSING
-        return texts.get(float(value)) or MISSING
+        return texts.get(value, MISSING)
     return fmt
 
 
-def _plain_text(value: object) -> str:
-    """Any other cell: missing → "—", whole numbers without decimals, others to 0.01."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
-    return str(value)
+def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None = None,
+                 time_columns: Sequence[str] = (), sector_columns: Sequence[str] = (),
+                 clock_columns: Sequence[str] = (), percent_columns: Sequence[str] = (),
+                 decimals: dict[str, int] | None = None, pinned: Sequence[str] = ("No.",),
+                 labels: dict[str, str] | None = None, height: int | str = "auto",
+                 key: str | None = None) -> None:
+    """A finished, sortable table (``race.present.tables.table_view``).
 
-
-def _missing_first(formatter: Callable[[object], str]) -> Callable[[object], str]:
-    def shown(value: object) -> str:
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            return MISSING
-        return formatter(value)
-    return shown
-
-
-def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None,
-                 time_columns: Sequence[str] = (), clock_columns: Sequence[str] = (),
-                 percent_columns: Sequence[str] = (), pinned: Sequence[str] = ("No.",),
-                 height: int | str = "auto", key: str | None = None) -> None:
-    """A sortable table: numbers stay numeric (sorting works), shown as lap times / gaps.
-
-    ``frame`` must have ``number`` and ``class`` helper columns (class colours, focus row).
-    A ``<column> text`` helper, when present, holds what to show for that column (gaps:
-    ``"2 laps"``); otherwise time / clock / percent columns are formatted here.
+    Numbers stay numeric (a header click sorts 2 < 10 < 155, times by time), every missing
+    value shows "—", each column is as wide as its longest text. With ``number`` and
+    ``class`` helper columns, car numbers and classes are in the class colour (WCAG AA) and
+    the focus car's row is highlighted. ``labels`` renames headers for display.
     """
-    shown = [c for c in shown if c in frame.columns]
-    data = frame[shown]
-    formats: dict[str, object] = {c: lap_time_text for c in time_columns if c in shown}
-    formats.update({c: clock_text for c in clock_columns if c in shown})
-    formats.update({c: percent_text for c in percent_columns if c in shown})
+    view = table_view(frame, shown, time_columns=time_columns, sector_columns=sector_columns,
+                      clock_columns=clock_columns, percent_columns=percent_columns,
+                      decimals=decimals)
+    shown = list(view.values.columns)
+    formats = {}
     for col in shown:
-        if f"{col} text" in frame.columns:
-            texts: dict = {}
-            for value, text in zip(frame[col].to_numpy(), frame[f"{col} text"], strict=True):
-                texts.setdefault("nan" if pd.isna(value) else float(value), text)
-            formats[col] = _lookup_formatter(texts)
-    for col in shown:
-        formats.setdefault(col, _plain_text)
-    # A formatter never sees a missing value: it shows as "—" whatever the column.
-    formats = {c: _missing_first(f) for c, f in formats.items()}
-    css = table_css(frame, shown, focus)
-    # A missing value shows as "—": an empty or blank display value would read "None".
-    styler = data.style.format(formats, na_rep=MISSING).apply(lambda _: css, axis=None)
-    config: dict[str, object] = {c: st.column_config.Column(pinned=True) for c in pinned
-                                 if c in shown}
+        texts: dict = {}
+        for value, text in zip(view.values[col].to_numpy(), view.text[col], strict=True):
+            texts.setdefault(value, text)
+        formats[col] = _lookup(texts)
+    styler = view.values.style.format(formats, na_rep=MISSING)
+    if {"number", "class"} <= set(frame.columns):
+        css = table_css(frame, shown, focus)
+        styler = styler.apply(lambda _: css, axis=None)
+    labels = labels or {}
+    config: dict[str, object] = {
+        c: st.column_config.Column(labels.get(c, c), width=view.widths[c],
+                                   pinned=c in pinned)
+        for c in shown}
     st.dataframe(styler, hide_index=True, width="stretch", height=height,
                  column_config=config, key=key)
 

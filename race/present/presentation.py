@@ -82,11 +82,143 @@ def sort_classes(names: object) -> list[str]:
                   key=class_sort_key)
 
 
+DARK_TEXT = "#111111"
+LIGHT_TEXT = "#ffffff"
+PAGE_BACKGROUND = "#0e1117"  # .streamlit/config.toml backgroundColor
+WCAG_AA = 4.5  # minimum contrast ratio of normal text (WCAG 2.x, level AA)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{max(0, min(255, round(c))):02x}" for c in rgb)
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.x relative luminance of ``#rrggbb`` (0 = black, 1 = white)."""
+    def channel(c: int) -> float:
+        x = c / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two ``#rrggbb`` colours, 1 to 21 (AA text needs 4.5)."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
 def text_colour_on(background: str) -> str:
-    """Black or white, whichever reads better on ``background`` (``#rrggbb``)."""
-    r, g, b = (int(background[i:i + 2], 16) for i in (1, 3, 5))
-    luminance = 0.299 * r + 0.587 * g + 0.114 * b
-    return "#111111" if luminance > 150 else "#ffffff"
+    """Black or white, whichever has the higher WCAG contrast on ``background``."""
+    return (DARK_TEXT if contrast_ratio(DARK_TEXT, background)
+            >= contrast_ratio(LIGHT_TEXT, background) else LIGHT_TEXT)
+
+
+def _towards(colour: str, target: str, share: float) -> str:
+    a, b = _rgb(colour), _rgb(target)
+    return _hex(tuple(x + (y - x) * share for x, y in zip(a, b, strict=True)))
+
+
+def number_cell_colours(name: object) -> tuple[str, str]:
+    """(background, text) of a car-number cell in its class colour, at least WCAG AA.
+
+    The class colour itself when black or white text reaches 4.5:1 on it; otherwise the
+    colour darkened step by step under white text (reds and blues stay recognisable).
+    """
+    background = class_colour(name)
+    text = text_colour_on(background)
+    share = 0.0
+    while contrast_ratio(text, background) < WCAG_AA and share < 1.0:
+        share += 0.04
+        background = _towards(class_colour(name), "#000000", share)
+        text = LIGHT_TEXT
+    return background, text
+
+
+def class_text_colour(name: object, page: str = PAGE_BACKGROUND) -> str:
+    """A class's colour for text on the page background, lightened until WCAG AA."""
+    colour, share = class_colour(name), 0.0
+    while contrast_ratio(colour, page) < WCAG_AA and share < 1.0:
+        share += 0.04
+        colour = _towards(class_colour(name), "#ffffff", share)
+    return colour
+
+
+def number_sort_keys(numbers: object) -> np.ndarray:
+    """A numeric sort key per car number (text): ``2 < 10 < 155``, text breaks ties.
+
+    Car numbers are text ("007" is not "7"): the key is the number's digits as a whole number
+    plus a fraction < 1 that orders different texts with the same digits ("007" before "7");
+    numbers without a digit sort after every numbered car, by text. Equal texts get equal keys.
+    """
+    texts = ["" if n is None else str(n) for n in numbers]  # type: ignore[union-attr]
+    unique = sorted(set(texts), key=_number_order)
+    keys: dict[str, float] = {}
+    seen: dict[int, int] = {}
+    for text in unique:
+        base = _number_order(text)[0]
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        keys[text] = base + k / 1000
+    return np.array([keys[t] for t in texts], dtype=float)
+
+
+def _number_order(text: str) -> tuple[int, str]:
+    digits = re.sub(r"\D", "", text)
+    return (int(digits[:9]) if digits else 1_000_000_000, text)
+
+
+# -- event names -----------------------------------------------------------------------------
+_TRACK_SUFFIXES = re.compile(
+    r"\s+(international raceway|international racing circuit|international speedway|"
+    r"international|raceway|motorsport park|sports car course|street circuit|street course|"
+    r"motor speedway|circuit|speedway)$", re.I)
+
+
+def event_title(event: object, track: object = None, duration_s: object = None) -> str:
+    """What a person calls a race: ``Sebring 12 Hours``, ``Le Mans 24 Hours``, ``Long Beach``.
+
+    From the stored event (often a folder name, ``05-sebring-international-raceway``), its
+    track and its scheduled length: races of 2.5 h or more are named by their length in hours.
+    A sample race (``sample-6h-seed1``) is ``Sample race, 6 Hours`` (``… (seed 2)``).
+    """
+    def given(value: object) -> str:
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return "" if missing else str(value).strip()
+
+    text = given(event)
+    hours = None
+    if given(duration_s):
+        hours = float(duration_s) / 3600  # type: ignore[arg-type]
+    sample = re.match(r"^sample[-_ ](\d+(?:\.\d+)?)(h|min)[-_ ]seed(\d+)$", text, re.I)
+    if sample:
+        length = float(sample.group(1)) / (60 if sample.group(2).lower() == "min" else 1)
+        seed = int(sample.group(3))
+        name = f"Sample race, {_hours_text(length)}"
+        return name if seed == 1 else f"{name} (seed {seed})"
+    if not re.search(r"[-_]", text) and re.search(r"[A-Z]", text) and " " in text:
+        return text  # already a name ("Sebring 12 Hours")
+    place = given(track) or text
+    place = re.sub(r"^\d+[-_ ]+", "", place)
+    place = re.sub(r"\b\d+\s*h(ours?)?\b|\b\d+\s*km\b", " ", place, flags=re.I)
+    place = re.sub(r"[-_\s]+", " ", place).strip()
+    place = _TRACK_SUFFIXES.sub("", place).strip() or place
+    place = " ".join(w if w.isupper() and len(w) > 1 else w.capitalize() for w in place.split())
+    named = re.search(r"(\d+)\s*h(?:ours?)?\b", text, re.I)
+    if named:
+        hours = float(named.group(1))
+    if hours is not None and hours >= 2.5 and abs(hours - round(hours)) <= 0.1:
+        return f"{place} {_hours_text(hours)}"
+    return place
+
+
+def _hours_text(hours: float) -> str:
+    if hours < 2:
+        return f"{round(hours * 60)} minutes"
+    return f"{round(hours)} Hours"
 
 
 # -- flags -----------------------------------------------------------------------------------
@@ -193,10 +325,10 @@ def class_chips_html(counts: dict[str, int]) -> str:
     """One coloured chip per class with its car count (data attributes for tests)."""
     chips = []
     for name, cars in counts.items():
-        colour = class_colour(name)
+        colour, text = number_cell_colours(name)
         chips.append(
             f'<span class="pw-class" data-class="{escape(name)}" data-cars="{int(cars)}" '
-            f'style="background:{colour};color:{text_colour_on(colour)};padding:0.1rem 0.55rem;'
+            f'style="background:{colour};color:{text};padding:0.1rem 0.55rem;'
             f'border-radius:0.3rem;font-weight:700;white-space:nowrap">{escape(name)} '
             f'<span style="font-weight:400">· {int(cars)} car{"s" if cars != 1 else ""}'
             "</span></span>")
@@ -218,13 +350,14 @@ def table_css(board: pd.DataFrame, shown: list[str], focus: str | None) -> pd.Da
     if focus is not None:
         is_focus = board["number"].astype(str).to_numpy() == str(focus)
         css[is_focus, :] = f"background-color: {FOCUS_ROW_BACKGROUND}; font-weight: bold"
-    colours = np.array([class_colour(c) for c in board["class"]], dtype=object)
     col = {name: i for i, name in enumerate(shown)}
     if "No." in col:
-        css[:, col["No."]] = [f"background-color: {c}; color: {text_colour_on(c)}; "
-                              "font-weight: bold" for c in colours]
+        cells = {c: number_cell_colours(c) for c in set(board["class"])}
+        css[:, col["No."]] = [f"background-color: {cells[c][0]}; color: {cells[c][1]}; "
+                              "font-weight: bold" for c in board["class"]]
     if "Class" in col:
-        css[:, col["Class"]] = [f"color: {c}; font-weight: bold" for c in colours]
+        texts = {c: class_text_colour(c) for c in set(board["class"])}
+        css[:, col["Class"]] = [f"color: {texts[c]}; font-weight: bold" for c in board["class"]]
     if "Last" in col and "overall_best_last" in board:
         overall = board["overall_best_last"].fillna(False).to_numpy(dtype=bool)
         personal = board["personal_best_last"].fillna(False).to_numpy(dtype=bool) & ~overall

@@ -20,12 +20,26 @@ import numpy as np
 import pandas as pd
 
 from race.errors import NotFoundError, RaceDataError
-from race.present.presentation import class_sort_key, gap_text, lap_time_text, sector_text
+from race.present.presentation import (
+    class_sort_key,
+    event_title,
+    gap_text,
+    lap_time_text,
+    sector_text,
+)
 from race.store import RaceStore
 
 log = logging.getLogger(__name__)
 
 # -- race picker -----------------------------------------------------------------------------
+
+
+def race_title(race: dict) -> str:
+    """``IMSA 2024 · Sebring 12 Hours · Race`` for a race row (``store.race``)."""
+    season = race.get("season")
+    year = "" if season is None or pd.isna(season) else f" {int(season)}"
+    name = event_title(race.get("event"), race.get("track"), race.get("duration_s"))
+    return f"{race.get('series') or ''}{year} · {name} · {race.get('session') or 'Race'}"
 
 
 def race_choices(races: pd.DataFrame) -> pd.DataFrame:
@@ -44,13 +58,15 @@ def race_choices(races: pd.DataFrame) -> pd.DataFrame:
         year = "" if season is None or pd.isna(season) else str(int(season))
         return " · ".join(p for p in (year, str(name or "")) if p)
 
-    track = frame["track"].where(frame["track"].notna() & frame["track"].ne(""), frame["event"])
-    frame["event_label"] = [label(y, t) for y, t in zip(frame["season"], track, strict=True)]
-    # Two events at one track in one season (IMSA runs twice at some tracks): use the
-    # event's own name so the picker can tell them apart.
+    duration = frame["duration_s"] if "duration_s" in frame else pd.Series(None, index=frame.index)
+    names = [event_title(e, t, d) for e, t, d in
+             zip(frame["event"], frame["track"], duration, strict=True)]
+    frame["event_label"] = [label(y, t) for y, t in zip(frame["season"], names, strict=True)]
+    # Two events with one name in one season (IMSA runs twice at some tracks): add the
+    # stored event so the picker can tell them apart.
     clash = frame.groupby(["series", "event_label"])["event"].transform("nunique").gt(1)
-    frame.loc[clash, "event_label"] = [label(y, e) for y, e in
-                                       zip(frame.loc[clash, "season"],
+    frame.loc[clash, "event_label"] = [f"{lab} ({e})" for lab, e in
+                                       zip(frame.loc[clash, "event_label"],
                                            frame.loc[clash, "event"], strict=True)]
     frame["session"] = frame["session"].fillna("Race")
     frame = frame.sort_values("imported_at", ascending=False, kind="stable")
@@ -58,14 +74,35 @@ def race_choices(races: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- live leaderboard ------------------------------------------------------------------------
-# Most read first (a phone shows the first few columns; Pos and No. stay pinned).
+# Most read first (Pos and No. stay pinned). Every column a leaderboard row has:
 LEADERBOARD_COLUMNS = [
-    "Pos", "No.", "PIC", "Driver", "Gap", "Int", "Last", "Laps", "Status", "Class", "Class gap",
-    "Class int", "Best", "S1", "S2", "S3", "Pits", "Stint", "Last stop", "Team", "Car",
+    "Pos", "No.", "PIC", "Class", "Driver", "Gap", "Int", "Last", "Best", "S1", "S2", "S3",
+    "Laps", "Class gap", "Class int", "Pits", "Stint", "Last stop", "Status", "Team", "Car",
 ]
+# A phone's leaderboard: who, where, how far, how fast.
+COMPACT_COLUMNS = ["Pos", "No.", "Class", "Driver", "Gap", "Int", "Last"]
 TIME_COLUMNS = ("Last", "Best", "S1", "S2", "S3", "Last stop")
 SECTOR_COLUMNS = ("S1", "S2", "S3")
 GAP_COLUMNS = ("Gap", "Int", "Class gap", "Class int")
+LAYOUTS = ("full", "compact")
+
+
+def leaderboard_columns(layout: str = "full", sectors: bool = False) -> list[str]:
+    """The leaderboard's columns for a layout (``full`` or ``compact``).
+
+    Args:
+        layout: ``compact`` (phones: Pos, No., Class, Driver, Gap, Int, Last) or ``full``.
+        sectors: show S1–S3 in the full layout (right after the lap times).
+    """
+    if layout == "compact":
+        return list(COMPACT_COLUMNS)
+    return [c for c in LEADERBOARD_COLUMNS if sectors or c not in SECTOR_COLUMNS]
+
+
+def layout_from_query(value: object) -> str:
+    """The layout a URL's ``?layout=`` asks for; ``full`` for anything else."""
+    text = str(value or "").strip().lower()
+    return text if text in LAYOUTS else "full"
 
 
 @dataclass(frozen=True)
@@ -214,6 +251,62 @@ def lap_history(laps: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class RaceTrace:
+    """A class's race trace: every car's gap to the class leader at each lap, in order."""
+
+    laps: pd.DataFrame       # number, lap_number, elapsed_s, class_gap_s, trace_s (drawn)
+    order: list[str]         # car numbers, class order at the latest crossing
+    gap_max_s: float | None  # y-axis end: about a lap and a half of the class's pace
+
+
+def race_trace(history: pd.DataFrame, cls: str, order: Iterable[str] | None = None,
+               laps_shown: float = 1.5, smooth_laps: int = 1) -> RaceTrace:
+    """The race trace of one class from ``lap_history`` rows.
+
+    The gap at lap k is the time between the class's first car to complete lap k and this
+    car's crossing of lap k, so a car falling back shows as a line running down. The axis
+    ends ``laps_shown`` median clean laps behind the leader: cars further back leave the
+    chart at its bottom edge instead of squeezing the fight for the lead.
+
+    Args:
+        history: ``lap_history`` output (every lap of the race).
+        cls: the class.
+        order: the cars to draw, in running order (the leaderboard's); default: every car
+            of the class by laps and time.
+        smooth_laps: window (laps) of the rolling median drawn as ``trace_s``; 1 = none.
+    """
+    rows = history[history["class"] == cls]
+    if order is not None:
+        order = [str(n) for n in order]
+        rows = rows[rows["number"].astype(str).isin(order)]
+    cols = ["number", "lap_number", "elapsed_s", "class_gap_s", "class_position", "neutralised"]
+    rows = rows[[c for c in cols if c in rows.columns]]
+    if rows.empty:
+        return RaceTrace(rows.assign(trace_s=rows["class_gap_s"]), [], None)
+    present = set(rows["number"].astype(str))
+    if order is None:
+        last = rows.sort_values(["lap_number", "elapsed_s"], ascending=[False, True])
+        order = last.drop_duplicates("number")["number"].astype(str).tolist()
+    ranked = [str(n) for n in order if str(n) in present]
+    clean = history.loc[(history["class"] == cls)
+                        & history["clean"].fillna(False).astype(bool), "lap_time_s"]
+    pace = float(clean.median()) if len(clean) else None
+    if smooth_laps > 1 and len(rows):
+        # A centred rolling median per car: a pit stop cycle (the car's stop, then the
+        # leader's) swings the gap for one to three laps; the trend stays, hover shows the
+        # real gap (class_gap_s).
+        rows = rows.sort_values(["number", "lap_number"], kind="stable")
+        rows = rows.assign(trace_s=rows.groupby("number", sort=False)["class_gap_s"]
+                           .transform(lambda g: g.rolling(smooth_laps, center=True,
+                                                          min_periods=1).median()))
+    else:
+        rows = rows.assign(trace_s=rows["class_gap_s"])
+    top = float(rows["trace_s"].max()) if len(rows) else 0.0
+    gap_max = min(top, laps_shown * pace) if pace else top
+    return RaceTrace(rows.reset_index(drop=True), ranked, max(gap_max, 1.0))
+
+
 def driver_changes(laps: pd.DataFrame) -> pd.DataFrame:
     """Laps on which the driver changed (the out-lap of a stop with a new driver)."""
     if laps.empty:
@@ -227,14 +320,16 @@ def driver_changes(laps: pd.DataFrame) -> pd.DataFrame:
 def lap_time_range(laps: pd.DataFrame) -> tuple[float, float] | None:
     """A y-range (s) for lap-time charts that ignores neutralised laps, stops and repairs.
 
-    Based on clean laps only: from just under the fastest to a little above the 98th
-    percentile. None when there are no clean laps (the chart then autoscales).
+    Based on clean laps only: from just under the fastest to a little above the 90th
+    percentile (Le Mans 2024, three Hypercars: 206–244 s, dry and wet racing laps; the 98th
+    percentile of its clean laps reached 291 s and drew mostly spikes). Slower laps are drawn
+    as marks at the top edge. None when there are no clean laps (the chart then autoscales).
     """
     clean = laps.loc[laps["clean"].fillna(False).astype(bool), "lap_time_s"].dropna()
     if clean.empty:
         return None
     low = float(clean.min())
-    high = float(clean.quantile(0.98))
+    high = float(clean.quantile(0.90))
     pad = max(1.0, (high - low) * 0.08)
     return low - pad, high + pad
 
@@ -487,13 +582,84 @@ def export_bytes(store: RaceStore, race_id: str, table: str, fmt: str) -> bytes:
         return out.read_bytes()
 
 
+RACES_TABLE_COLUMNS = ["Race", "Series", "Season", "Session", "Laps", "Cars", "Classes",
+                       "Flags", "Imported", "Race ID"]
+
+
 def races_table(races: pd.DataFrame) -> pd.DataFrame:
-    """The Data page's race list."""
-    cols = ["race_id", "series", "season", "event", "session", "laps", "cars", "classes",
-            "has_flags", "imported_at"]
+    """The Data page's race list: words for headers, the event as people call it.
+
+    ``Flags`` says whether the lap file carries the track state (else it is inferred from lap
+    times); ``Race ID`` is what the command line takes (``--race``).
+    """
     if races.empty:
+        return pd.DataFrame(columns=RACES_TABLE_COLUMNS)
+    r = races.reset_index(drop=True)
+    duration = r["duration_s"] if "duration_s" in r else pd.Series(None, index=r.index)
+    return pd.DataFrame({
+        "Race": [event_title(e, t, d) for e, t, d in
+                 zip(r["event"], r["track"], duration, strict=True)],
+        "Series": r["series"], "Season": r["season"].astype("Int64"),
+        "Session": r["session"].fillna("Race"), "Laps": r["laps"].astype("Int64"),
+        "Cars": r["cars"].astype("Int64"),
+        "Classes": r["classes"].fillna("").str.replace(",", ", "),
+        "Flags": np.where(r["has_flags"].fillna(False).astype(bool), "from the file",
+                          "inferred"),
+        "Imported": r["imported_at"], "Race ID": r["race_id"],
+    }, columns=RACES_TABLE_COLUMNS)
+
+
+def race_names(races: pd.DataFrame) -> dict[str, str]:
+    """``{race_id: "IMSA 2024 · Sebring 12 Hours · Race"}`` for race pickers."""
+    return {str(row["race_id"]): race_title(row) for row in races.to_dict("records")}
+
+
+INGEST_LOG_LABELS = {"ingest_id": "#", "started_at": "Started", "finished_at": "Finished",
+                     "kind": "Kind", "source": "Source", "race_id": "Race ID",
+                     "status": "Result", "rows": "Rows", "message": "Message"}
+
+
+def ingest_log_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """The ingest log with words for headers and the file name instead of its whole path."""
+    cols = list(INGEST_LOG_LABELS.values())
+    if log.empty:
         return pd.DataFrame(columns=cols)
-    return races[cols].reset_index(drop=True)
+    frame = log.rename(columns=INGEST_LOG_LABELS)[cols].reset_index(drop=True)
+    frame["Source"] = [_short_source(v) for v in frame["Source"]]
+    return frame
+
+
+def _short_source(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    text = str(value)
+    if "://" in text:
+        return text
+    parts = Path(text).parts
+    return "/".join(parts[-3:]) if len(parts) > 3 else text
+
+
+LIVE_STATE_LABELS = {"race_id": "Race ID", "source": "Feed", "active": "Following",
+                     "last_poll_at": "Last poll", "last_status": "Result",
+                     "last_message": "Message", "polls_ok": "Polls ok",
+                     "polls_failed": "Polls failed", "clock_s": "Race clock (s)",
+                     "flag": "Flag"}
+
+
+def live_state_rows(live: pd.DataFrame) -> pd.DataFrame:
+    """Races followed live, with words for headers."""
+    cols = [c for c in LIVE_STATE_LABELS if c in live.columns]
+    return live[cols].rename(columns=LIVE_STATE_LABELS).reset_index(drop=True)
+
+
+def table_height_px(rows: int, max_rows: int = 10) -> int:
+    """A grid height that shows ``rows`` rows (up to ``max_rows``), no empty space below."""
+    return 38 + 35 * max(1, min(rows, max_rows))
+
+
+def default_index(options: list[str], wanted: str | None) -> int:
+    """Index of ``wanted`` in ``options`` (the selected race), else 0."""
+    return options.index(wanted) if wanted in options else 0
 
 
 def delete_race(store: RaceStore, race_id: str) -> None:
@@ -504,8 +670,9 @@ def delete_race(store: RaceStore, race_id: str) -> None:
 
 def outcomes_table(outcomes: list[FileOutcome]) -> pd.DataFrame:
     """Per-file import results as a table."""
-    return pd.DataFrame([{"file": o.file, "result": "ok" if o.ok else "error",
-                          "race": o.race_id, "laps": o.laps, "cars": o.cars,
-                          "classes": o.classes, "message": o.message} for o in outcomes],
-                        columns=["file", "result", "race", "laps", "cars", "classes",
-                                 "message"])
+    return pd.DataFrame([{"File": o.file, "Result": "ok" if o.ok else "error",
+                          "Race ID": o.race_id or "—", "Laps": o.laps, "Cars": o.cars,
+                          "Classes": o.classes or "—", "Message": o.message or "—"}
+                         for o in outcomes],
+                        columns=["File", "Result", "Race ID", "Laps", "Cars", "Classes",
+                                 "Message"])
