@@ -10,6 +10,7 @@ from race.monitor import sidebar_lines
 from race.present import views
 from race.store import EXPORTABLE
 from ui import data
+from ui.download import download_past_races
 from ui.state import get_live_monitor, selection
 from ui.widgets import empty_state, what_to_do
 
@@ -62,6 +63,9 @@ if outcomes is not None:
         f"{len(outcomes) - failed} of {len(outcomes)} file(s) imported"
         + (": see the message of each failed file below." if failed else "."))
     st.dataframe(outcomes, hide_index=True, width="stretch")
+
+# -- past races from the results portals -----------------------------------------------------
+download_past_races(store, sel.db_path)
 
 # -- races -----------------------------------------------------------------------------------
 st.markdown("**Races in the database**")

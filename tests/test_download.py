@@ -268,3 +268,42 @@ def test_one_pause_between_requests_to_a_host(portal) -> None:
         fetcher.get(base + path)
     # None before the first; the fake sleep does not pass time, so the slots add up.
     assert [round(w) for w in waits] == [1, 2]
+
+
+def test_data_page_lists_downloads_and_imports(portal, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_app import assert_clean, run_app
+    from ui import download
+
+    _navigation_only(monkeypatch)
+    monkeypatch.setattr(download, "portal_fetcher", lambda *a: _fetcher())
+    base, _, _ = portal
+    at = run_app(tmp_path / "race.duckdb", monkeypatch, "pages/data.py")
+    at.radio(key="pw_portal_series").set_value("wec").run()
+    at.number_input(key="pw_portal_season").set_value(2024).run()
+    at.text_input(key="pw_portal_url_wec").set_value(f"{base}/refused/Results/").run()
+    at.button(key="pw_portal_list").click().run()
+    assert not at.exception
+    assert "refused this app" in at.error[0].value and "HTTP 403" in at.error[0].value
+    at.text_input(key="pw_portal_url_wec").set_value(f"{base}/wec/Results/").run()
+    at.button(key="pw_portal_list").click().run()
+    assert_clean(at)
+    assert at.multiselect(key="pw_portal_chosen").value == [
+        f"{base}/wec/Results/13_2024/04_LE%20MANS/267_FIA%20WEC/202406151600_Race/"]
+    at.button(key="pw_portal_go").click().run()
+    assert_clean(at)
+    assert "1 of 1 race(s) downloaded and imported" in at.success[0].value
+    assert at.session_state["pw_selection"].race_id == "wec-2024-le-mans-race"
+
+
+def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As tests/test_app.py: AppTest reruns through app.py, as the server does."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationPagesManager(PagesManager):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
