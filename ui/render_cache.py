@@ -1,0 +1,184 @@
+"""Styled tables and charts built and serialised once per data version, not on every rerun.
+
+A pandas ``Styler`` is rebuilt and re-rendered by Streamlit on every rerun: for the Live
+leaderboard (62 cars × 21 columns at Le Mans) that is most of a 5-second refresh, for a
+stints table of a 24 h race most of the page. ``memo_styler(key, build)`` keeps the Styler
+of a table per ``key`` (which holds the data version and every input of the table), and
+Streamlit's marshalling of a kept Styler (CSS of every cell, display values) is kept on it
+too, so a rerun that finds nothing new sends the same table for the price of a copy.
+
+The marshalling is kept by wrapping ``streamlit.elements.arrow.marshall_styler`` and
+``streamlit.dataframe_util.convert_pandas_df_to_arrow_bytes`` (the table's own values):
+only Stylers made here (and their frames, by identity) are memoised, every other table goes
+through unchanged. When Streamlit no
+longer has that function, tables are built as before (slower, never wrong);
+``tests/test_ui_data.py`` checks the kept table equals a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+log = logging.getLogger(__name__)
+
+MAX_TABLES = 48  # a few pages × classes × focus cars; entries of older versions age out
+_MEMO = "_pw_memo"
+_MARSHALLED = "_pw_marshalled"
+_tables: OrderedDict[Hashable, object] = OrderedDict()
+# id(frame of a kept Styler) → (weak reference to it, its Arrow bytes once serialised)
+_frames: dict[int, tuple[weakref.ref, bytes | None]] = {}
+# id(frame) → (weak reference, content key): frames shared from a cache are hashed once
+_content_keys: dict[int, tuple[weakref.ref, tuple]] = {}
+_lock = threading.Lock()
+
+
+def memo_styler(key: Hashable, build: Callable[[], object]) -> object:
+    """The Styler ``build()`` makes for ``key``, made once and kept (LRU, ``MAX_TABLES``).
+
+    ``key`` must hold everything the table depends on (data version, race, time, classes,
+    focus car …). The Styler is shared between sessions: never modify it.
+    """
+    with _lock:
+        found = _tables.get(key)
+        if found is not None:
+            _tables.move_to_end(key)
+            return found
+    styler = build()
+    setattr(styler, _MEMO, True)
+    data = styler.data
+    with _lock:
+        _tables[key] = styler
+        _frames[id(data)] = (weakref.ref(data), None)
+        while len(_tables) > MAX_TABLES:
+            _, old = _tables.popitem(last=False)
+            _frames.pop(id(old.data), None)
+    return styler
+
+
+def content_key(frame) -> tuple | None:
+    """A key for a frame's exact content (columns, dtypes, index and every value), or None
+    when a column cannot be hashed."""
+    import pandas as pd
+
+    known = _content_keys.get(id(frame))
+    if known is not None and known[0]() is frame:  # a shared cached frame: hashed once
+        return known[1]
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    except (TypeError, ValueError):
+        return None
+    digest = hashlib.blake2b(rows.tobytes(), digest_size=16).hexdigest()
+    key = ("content", tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)),
+           len(frame), digest)
+    with _lock:
+        if len(_content_keys) > 4 * MAX_TABLES:
+            _content_keys.clear()
+        _content_keys[id(frame)] = (weakref.ref(frame), key)
+    return key
+
+
+def clear() -> None:
+    """Forget every kept table (a new data version: they can never be hit again)."""
+    with _lock:
+        _tables.clear()
+        _frames.clear()
+        _content_keys.clear()
+
+
+def _kept_arrow(df: object, convert: Callable[[object], bytes]) -> bytes:
+    entry = _frames.get(id(df))
+    if entry is None or entry[0]() is not df:
+        return convert(df)
+    if entry[1] is None:
+        entry = (entry[0], convert(df))
+        with _lock:
+            if id(df) in _frames:
+                _frames[id(df)] = entry
+    return entry[1]
+
+
+def _install() -> bool:
+    try:
+        from streamlit.elements import arrow
+    except ImportError:  # pragma: no cover - Streamlit reorganised
+        return False
+    original = getattr(arrow, "marshall_styler", None)
+    if original is None or getattr(original, "_pw_wrapped", False):
+        return original is not None
+
+    def marshall_styler(proto, styler, default_uuid: str) -> None:
+        kept = getattr(styler, _MARSHALLED, None)
+        if kept is not None:
+            proto.styler.CopyFrom(kept)
+            return
+        original(proto, styler, default_uuid)
+        if getattr(styler, _MEMO, False):
+            copy = type(proto.styler)()
+            copy.CopyFrom(proto.styler)
+            setattr(styler, _MARSHALLED, copy)
+
+    marshall_styler._pw_wrapped = True  # type: ignore[attr-defined]
+    arrow.marshall_styler = marshall_styler
+    convert = getattr(arrow.dataframe_util, "convert_pandas_df_to_arrow_bytes", None)
+    if convert is not None:
+        def to_arrow_bytes(df: object) -> bytes:
+            return _kept_arrow(df, convert)
+        arrow.dataframe_util.convert_pandas_df_to_arrow_bytes = to_arrow_bytes
+    return True
+
+
+class _KeptSpec(dict):
+    """A figure's validated specification, with its JSON once serialised."""
+
+    json: str | None = None
+
+
+def memo_figure(figure: object) -> object:
+    """Mark a Plotly figure that is kept (shared, never modified): Streamlit's copy,
+    validation and JSON serialisation of it then happen once, not on every rerun."""
+    figure._pw_memo = True  # type: ignore[attr-defined]
+    return figure
+
+
+def _install_plotly() -> bool:
+    try:
+        import plotly.io
+        import plotly.tools
+    except ImportError:  # pragma: no cover
+        return False
+    to_figure = plotly.tools.return_figure_from_figure_or_data
+    to_json = plotly.io.to_json
+    if getattr(to_figure, "_pw_wrapped", False):
+        return True
+
+    def return_figure_from_figure_or_data(figure_or_data, validate_figure):
+        if not getattr(figure_or_data, "_pw_memo", False):
+            return to_figure(figure_or_data, validate_figure)
+        kept = getattr(figure_or_data, "_pw_spec", None)
+        if kept is None:
+            kept = _KeptSpec(to_figure(figure_or_data, validate_figure))
+            figure_or_data._pw_spec = kept
+        return kept
+
+    def to_json_kept(fig, *args, **kwargs):
+        if isinstance(fig, _KeptSpec) and not args and set(kwargs) <= {"validate"}:
+            if fig.json is None:
+                fig.json = to_json(fig, *args, **kwargs)
+            return fig.json
+        return to_json(fig, *args, **kwargs)
+
+    return_figure_from_figure_or_data._pw_wrapped = True  # type: ignore[attr-defined]
+    plotly.tools.return_figure_from_figure_or_data = return_figure_from_figure_or_data
+    plotly.io.to_json = to_json_kept
+    return True
+
+
+INSTALLED = _install() and _install_plotly()
+if not INSTALLED:  # pragma: no cover
+    log.warning("streamlit.elements.arrow.marshall_styler not found: tables are re-rendered "
+                "on every rerun")
