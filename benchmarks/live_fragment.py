@@ -6,9 +6,10 @@ with Streamlit's AppTest and prints:
 - the Live fragment (``@st.fragment(run_every="5s")``) body with no new data (caches hit)
   and with new data (a new ingest id: every cache of the race misses, as after a poll);
   the fragment times itself into ``st.session_state["pw_live_ms"]``;
-- in the same run, the same fragment with every cache missing (``ui.data.VERSIONED``
-  cleared before each run, the data unchanged): what each refresh would cost without them,
-  and ``race.present.queries.race_state`` alone (the running order from the database);
+- in the same run, the same fragment with every cache missing (``ui.data.VERSIONED`` and
+  ``ui.render_cache`` cleared before each run, the data unchanged): what each refresh
+  would cost without them, and ``race.present.queries.race_state`` alone (the running
+  order from the database);
 - a whole script run (frame + page) per page, cold (first run after new data) and warm.
 
 Targets (issue 13): fragment ≤ 15 ms without new data, ≤ 150 ms with new data; every page
@@ -121,6 +122,7 @@ def main() -> int:
         for _ in range(args.repeat):
             for cached in ui_data.VERSIONED:
                 cached.clear()
+            ui_data.render_cache.clear()
             timed_run(at)
             missing_fragment.append(at.session_state["pw_live_ms"])
 

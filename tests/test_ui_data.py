@@ -40,3 +40,46 @@ def test_every_versioned_read_is_cleared() -> None:
     keyed = {name for name, func in cached.items()
              if "version" in inspect.signature(func).parameters}
     assert keyed == {func.__name__ for func in data.VERSIONED}
+
+
+def test_kept_tables_and_figures_are_sent_as_fresh_ones() -> None:
+    """``ui.render_cache`` keeps Streamlit's marshalling of a Styler and a figure: what a
+    rerun sends equals what a fresh build sends, and the kept one is not rebuilt."""
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import pandas as pd
+        import plotly.graph_objects as go
+        import streamlit as st
+
+        from ui import render_cache
+
+        def build():
+            frame = pd.DataFrame({"No.": ["7", "51"], "Last": [207.1, 210.25]})
+            return frame.style.format({"Last": "{:.3f}"}).map(
+                lambda v: "color: red" if v == "7" else "")
+
+        builds = st.session_state.setdefault("builds", [])
+        kept = render_cache.memo_styler("t", lambda: builds.append(1) or build())
+        fresh = build()
+        fresh.set_uuid(kept.uuid or "x")
+        st.dataframe(kept, key="kept")
+        st.dataframe(fresh, key="fresh")
+        figure = st.session_state.setdefault(
+            "figure", render_cache.memo_figure(go.Figure(go.Bar(x=[1, 2], y=[3, 4]))))
+        st.plotly_chart(figure, key="kept-chart")
+        st.plotly_chart(go.Figure(go.Bar(x=[1, 2], y=[3, 4])), key="fresh-chart")
+
+    at = AppTest.from_function(script)
+    for _ in range(3):
+        at.run()
+        assert not at.exception
+        kept, fresh = at.dataframe
+        assert kept.proto.arrow_data.styler.display_values == \
+            fresh.proto.arrow_data.styler.display_values
+        assert list(kept.proto.arrow_data.styler.styles) == \
+            list(fresh.proto.arrow_data.styler.styles)
+        assert kept.proto.arrow_data.data == fresh.proto.arrow_data.data
+        charts = [e for e in at.main if e.type == "plotly_chart"]
+        assert charts[0].proto.spec == charts[1].proto.spec
+    assert at.session_state["builds"] == [1]  # built once, sent three times

@@ -158,7 +158,7 @@ def stints_page(path: str, race_id: str, version: int, classes: tuple[str, ...],
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s, lap_history,
              ingest_log, live_states, strategy_laps, strategy_snapshot, stints_page,
-             race_choices, render_cache)
+             race_choices)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 
@@ -179,4 +179,5 @@ def data_version(path: str) -> int:
     if changed:
         for cached in VERSIONED:
             cached.clear()
+        render_cache.clear()  # styled tables and figures of the older version
     return version
