@@ -83,3 +83,46 @@ def test_kept_tables_and_figures_are_sent_as_fresh_ones() -> None:
         charts = [e for e in at.main if e.type == "plotly_chart"]
         assert charts[0].proto.spec == charts[1].proto.spec
     assert at.session_state["builds"] == [1]  # built once, sent three times
+
+
+def test_fast_styler_marshalling_equals_streamlits(tmp_path: Path) -> None:
+    """``render_cache.fast_marshall_styler`` writes the very proto Streamlit's own
+    ``marshall_styler`` writes, on the leaderboard, pit-stop and drive-time tables of a race
+    (missing values, focus row, class colours, purple / green laps)."""
+    from streamlit.elements.lib.pandas_styler_utils import marshall_styler
+    from streamlit.proto.ArrowData_pb2 import ArrowData as Arrow
+
+    from race.present import views
+    from race.present.queries import race_state
+    from race.sample import load_sample_race
+    from race.store import RaceStore
+    from ui import render_cache
+    from ui.widgets import _styler
+
+    with RaceStore(tmp_path / "race.duckdb") as store:
+        race_id = load_sample_race(store, hours=1.0, seed=3, folder=tmp_path).race_id
+        state = race_state(store, race_id, 1800.0)
+        cars = store.table("cars", race_id)
+        board = views.leaderboard(state.standings, cars)
+        tables = [
+            (board, views.LEADERBOARD_COLUMNS, views.TIME_COLUMNS, (), ()),
+            (views.pit_stop_rows(store.table("pit_stops", race_id), cars),
+             ["No.", "Class", "Team", "Stop", "In lap", "Race time", "Pit time", "Under"],
+             ("Pit time",), ("Race time",), ()),
+            (views.drive_time_rows(store.table("stints", race_id)),
+             ["No.", "Class", "Driver", "Drive time", "Share", "Laps"], (), ("Drive time",),
+             ("Share",)),
+        ]
+    for frame, shown, times, clocks, percents in tables:
+        shown = tuple(c for c in shown if c in frame.columns)
+        focus = str(frame["number"].iloc[len(frame) // 2])
+        for focus_car in (None, focus):
+            ours, theirs = Arrow(), Arrow()
+            mine, reference = (_styler(frame, shown, focus_car, times, clocks, percents)
+                               .set_uuid("u1") for _ in range(2))
+            assert render_cache.fast_marshall_styler(ours, mine, "u1")
+            # Streamlit's own (``ui.render_cache`` wraps the name in streamlit.elements.arrow)
+            marshall_styler(theirs, reference, "u1")
+            assert ours.styler == theirs.styler, shown
+    hidden = board.style.hide(axis="columns", subset=["Pos"])
+    assert not render_cache.fast_marshall_styler(Arrow(), hidden, "u2")  # not plain: no

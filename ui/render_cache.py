@@ -32,6 +32,7 @@ _MARSHALLED = "_pw_marshalled"
 _tables: OrderedDict[Hashable, object] = OrderedDict()
 # id(frame of a kept Styler) → (weak reference to it, its Arrow bytes once serialised)
 _frames: dict[int, tuple[weakref.ref, bytes | None]] = {}
+_results: OrderedDict[Hashable, object] = OrderedDict()  # memo_call
 # id(frame) → (weak reference, content key): frames shared from a cache are hashed once
 _content_keys: dict[int, tuple[weakref.ref, tuple]] = {}
 _lock = threading.Lock()
@@ -82,12 +83,54 @@ def content_key(frame) -> tuple | None:
     return key
 
 
+def _arg_key(value: object) -> Hashable:
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame | pd.Series):
+        key = content_key(value.to_frame() if isinstance(value, pd.Series) else value)
+        if key is None:
+            raise TypeError("unhashable frame")
+        return key
+    if isinstance(value, list | tuple | set | frozenset):
+        return (type(value).__name__, tuple(_arg_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((str(k), _arg_key(v)) for k, v in value.items())))
+    hash(value)
+    return value
+
+
+def memo_call(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """``fn(*args, **kwargs)`` once per content of its arguments (frames hashed by value):
+    for the figures and tables a page shapes from cached reads. The result is shared
+    between reruns and sessions: never modify it. A Plotly figure is also kept serialised
+    (``memo_figure``)."""
+    try:
+        key = ("call", fn.__module__, fn.__qualname__,
+               tuple(_arg_key(a) for a in args),
+               tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
+    except TypeError:
+        return fn(*args, **kwargs)
+    with _lock:
+        if key in _results:
+            _results.move_to_end(key)
+            return _results[key]
+    result = fn(*args, **kwargs)
+    if type(result).__module__.startswith("plotly."):
+        memo_figure(result)
+    with _lock:
+        _results[key] = result
+        while len(_results) > MAX_TABLES:
+            _results.popitem(last=False)
+    return result
+
+
 def clear() -> None:
     """Forget every kept table (a new data version: they can never be hit again)."""
     with _lock:
         _tables.clear()
         _frames.clear()
         _content_keys.clear()
+        _results.clear()
 
 
 def _kept_arrow(df: object, convert: Callable[[object], bytes]) -> bytes:
@@ -100,6 +143,69 @@ def _kept_arrow(df: object, convert: Callable[[object], bytes]) -> bytes:
             if id(df) in _frames:
                 _frames[id(df)] = entry
     return entry[1]
+
+
+def _is_plain(styler) -> bool:
+    """A Styler of ``styled_table``'s shape: formats and cell CSS only (nothing hidden, no
+    table styles, caption or concatenation, default CSS class names)."""
+    css = getattr(styler, "css", {})
+    # hidden_* may be NumPy arrays: their length, not their truth value
+    return (len(getattr(styler, "hidden_rows", [1])) == 0
+            and len(getattr(styler, "hidden_columns", [1])) == 0
+            and not getattr(styler, "table_styles", None) and styler.caption is None
+            and len(getattr(styler, "concatenated", [1])) == 0
+            and css.get("row") == "row" and css.get("col") == "col"
+            and hasattr(styler, "_display_funcs"))
+
+
+def fast_marshall_styler(proto, styler, default_uuid: str) -> bool:
+    """Streamlit's ``marshall_styler`` for a plain Styler, without pandas' HTML translation.
+
+    The same proto (uuid, cell CSS rules grouped as pandas groups them, display values) from
+    pandas' own computed CSS (``Styler._compute``) and display functions; ``False`` (nothing
+    written) for any other Styler. ``tests/test_ui_data.py`` compares both on real tables.
+    """
+    from enum import Enum
+
+    import pandas as pd
+    from streamlit import dataframe_util
+
+    if not _is_plain(styler):
+        return False
+    if styler.uuid is None:
+        styler.set_uuid(default_uuid)
+    proto.styler.uuid = str(styler.uuid)
+    styler._compute()
+    data = styler.data
+    ctx = styler.ctx
+    groups: dict[tuple, list[str]] = {}
+    for r, c in sorted(k for k, v in ctx.items() if v):  # row-major, as pandas renders
+        groups.setdefault(tuple(ctx[r, c]), []).append(f"row{r}_col{c}")
+    table = f"#T_{styler.uuid}"
+    rules = []
+    for props, selectors in groups.items():
+        if not any(any(p) for p in props):
+            continue
+        block = "; ".join(f"{str(k).strip()}: {str(v).strip()}" for k, v in props)
+        rules.append(", ".join(f"{table}_{sel}" for sel in selectors) + " { " + block + " }")
+    if rules:
+        proto.styler.styles = "\n".join(rules)
+    funcs = styler._display_funcs
+    n_cols = data.shape[1]
+    columns: list[list[str]] = [[] for _ in range(n_cols)]
+    for r, row in enumerate(data.itertuples()):
+        for c in range(n_cols):
+            shown = funcs[(r, c)](row[c + 1])
+            columns[c].append(str(shown.value) if isinstance(shown, Enum) else str(shown))
+    display = pd.DataFrame({c: pd.array(columns[c], dtype="str") for c in range(n_cols)},
+                           index=data.index)
+    display.columns = data.columns
+    proto.styler.display_values = _convert_arrow(display) if _convert_arrow else \
+        dataframe_util.convert_pandas_df_to_arrow_bytes(display)
+    return True
+
+
+_convert_arrow: Callable[[object], bytes] | None = None
 
 
 def _install() -> bool:
@@ -116,7 +222,8 @@ def _install() -> bool:
         if kept is not None:
             proto.styler.CopyFrom(kept)
             return
-        original(proto, styler, default_uuid)
+        if not fast_marshall_styler(proto, styler, default_uuid):
+            original(proto, styler, default_uuid)
         if getattr(styler, _MEMO, False):
             copy = type(proto.styler)()
             copy.CopyFrom(proto.styler)
@@ -124,7 +231,9 @@ def _install() -> bool:
 
     marshall_styler._pw_wrapped = True  # type: ignore[attr-defined]
     arrow.marshall_styler = marshall_styler
+    global _convert_arrow
     convert = getattr(arrow.dataframe_util, "convert_pandas_df_to_arrow_bytes", None)
+    _convert_arrow = convert
     if convert is not None:
         def to_arrow_bytes(df: object) -> bytes:
             return _kept_arrow(df, convert)
