@@ -150,9 +150,12 @@ def stints_page(path: str, race_id: str, version: int, classes: tuple[str, ...],
     order = _in_classes(board, classes)["number"].tolist()
     if not order or stints.empty:
         return order, None, pd.DataFrame(), pd.DataFrame(), False
-    figure = render_cache.memo_figure(charts.stint_gantt(stints, stops, order, focus=focus))
-    pit_rows = _in_classes(views.pit_stop_rows(stops, cars), classes)
-    return order, figure, pit_rows, views.drive_time_rows(stints), True
+    # By content: a new data version that leaves this race's stints as they were (another
+    # race polled) reuses the figure and the rows.
+    memo = render_cache.memo_call
+    figure = memo(charts.stint_gantt, stints, stops, order, focus=focus)
+    pit_rows = _in_classes(memo(views.pit_stop_rows, stops, cars), classes)
+    return order, figure, pit_rows, memo(views.drive_time_rows, stints), True
 
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).
@@ -179,5 +182,6 @@ def data_version(path: str) -> int:
     if changed:
         for cached in VERSIONED:
             cached.clear()
-        render_cache.clear()  # styled tables and figures of the older version
+        # ui.render_cache is keyed by content, not by version: a table or figure whose rows
+        # did not change is still good (its LRU bounds the memory).
     return version

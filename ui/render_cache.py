@@ -26,7 +26,8 @@ from collections.abc import Callable, Hashable
 
 log = logging.getLogger(__name__)
 
-MAX_TABLES = 48  # a few pages × classes × focus cars; entries of older versions age out
+MAX_TABLES = 32  # styled tables: a few pages × classes × focus cars; older ones age out
+MAX_RESULTS = 16  # memo_call results (figures of a 24 h race are ~1–3 MB serialised)
 _MEMO = "_pw_memo"
 _MARSHALLED = "_pw_marshalled"
 _tables: OrderedDict[Hashable, object] = OrderedDict()
@@ -119,7 +120,7 @@ def memo_call(fn: Callable[..., object], *args: object, **kwargs: object) -> obj
         memo_figure(result)
     with _lock:
         _results[key] = result
-        while len(_results) > MAX_TABLES:
+        while len(_results) > MAX_RESULTS:
             _results.popitem(last=False)
     return result
 
