@@ -126,3 +126,26 @@ def test_fast_styler_marshalling_equals_streamlits(tmp_path: Path) -> None:
             assert ours.styler == theirs.styler, shown
     hidden = board.style.hide(axis="columns", subset=["Pos"])
     assert not render_cache.fast_marshall_styler(Arrow(), hidden, "u2")  # not plain: no
+
+
+def test_memo_call_is_keyed_by_content() -> None:
+    import pandas as pd
+
+    from ui import render_cache
+
+    calls: list[int] = []
+
+    def shape(frame: pd.DataFrame, *, focus: str | None) -> int:
+        calls.append(1)
+        return int(frame["x"].sum())
+
+    render_cache.clear()
+    a = pd.DataFrame({"x": [1, 2], "n": ["7", "51"]})
+    assert render_cache.memo_call(shape, a, focus=None) == 3
+    assert render_cache.memo_call(shape, a.copy(), focus=None) == 3  # same rows: kept
+    assert len(calls) == 1
+    assert render_cache.memo_call(shape, a, focus="7") == 3  # another argument
+    assert render_cache.memo_call(shape, a.assign(x=[1, 5]), focus=None) == 6  # new rows
+    assert len(calls) == 3
+    assert render_cache.memo_call(shape, {"unhashable": [1]}.get("no") or a, focus=None) == 3
+    assert len(calls) == 3

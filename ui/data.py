@@ -122,10 +122,21 @@ def strategy_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
                       others: tuple) -> object:
-    """The strategy engine's view of the field at race time ``t_s`` (None: now)."""
+    """The strategy engine's view of the field at race time ``t_s`` (None: now).
+
+    Memoised by the content of what the engine reads (laps, race row, drivers, the other
+    races): a new data version that leaves this race as it was reuses the picture."""
+    return render_cache.memo_call(
+        _snapshot_of, path, race_id, t_s, others, strategy_laps(path, race_id, version),
+        race_row(path, race_id, version), table(path, race_id, version, "drivers"))
+
+
+def _snapshot_of(path: str, race_id: str, t_s: float | None, others: tuple,
+                 laps: pd.DataFrame, race: dict, drivers: pd.DataFrame) -> object:
+    """``queries.strategy_snapshot``; ``race`` and ``drivers`` only key the memo."""
     return queries.strategy_snapshot(get_store(path), race_id, t_s,
                                      history=strategy_history(path, race_id, others),
-                                     laps=strategy_laps(path, race_id, version))
+                                     laps=laps)
 
 
 # -- shaped page content, per data version and inputs (shared, read-only) -------------------
