@@ -307,3 +307,16 @@ def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
             PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+
+
+def test_unreachable_portal_says_so(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["download", "--series", "imsa", "--season", "2025", "--list", "--pause", "0",
+                 "--base-url", f"http://127.0.0.1:{port}/Results/", "--db",
+                 str(tmp_path / "x.duckdb")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the results portal" in err and "--base-url" in err
