@@ -79,6 +79,12 @@ def timed_run(at: AppTest) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def cpu_ms(at: AppTest) -> float:
+    """The fragment's own CPU time (NaN when the page does not record it)."""
+    state = at.session_state
+    return state["pw_live_cpu_ms"] if "pw_live_cpu_ms" in state else float("nan")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -128,7 +134,7 @@ def main() -> int:
         for _ in range(args.repeat):
             warm_run.append(timed_run(at))
             warm_fragment.append(at.session_state["pw_live_ms"])
-            warm_cpu.append(at.session_state["pw_live_cpu_ms"])
+            warm_cpu.append(cpu_ms(at))
 
         new_fragment, new_run, new_cpu = [], [], []
         for i in range(args.repeat):
@@ -136,14 +142,15 @@ def main() -> int:
                              race_id=result.race_id, message=f"version bump {i}")
             new_run.append(timed_run(at))
             new_fragment.append(at.session_state["pw_live_ms"])
-            new_cpu.append(at.session_state["pw_live_cpu_ms"])
+            new_cpu.append(cpu_ms(at))
 
         from ui import data as ui_data
         missing_fragment = []
         for _ in range(args.repeat):
             for cached in ui_data.VERSIONED:
                 cached.clear()
-            ui_data.render_cache.clear()
+            if hasattr(ui_data, "render_cache"):  # (absent before issue 13)
+                ui_data.render_cache.clear()
             timed_run(at)
             missing_fragment.append(at.session_state["pw_live_ms"])
 
@@ -185,7 +192,8 @@ def main() -> int:
                 warm_page_cpu.append(CPU[-1])
                 for cached in ui_data.VERSIONED:
                     cached.clear()
-                ui_data.render_cache.clear()
+                if hasattr(ui_data, "render_cache"):
+                    ui_data.render_cache.clear()
                 empty.append(timed_run(at))
             name = page.removeprefix("pages/")
             print(f"  {page:<22} cold {median(cold):7.1f} ms (CPU {median(cold_cpu):6.1f}) "
