@@ -27,13 +27,18 @@ from collections.abc import Callable, Hashable
 log = logging.getLogger(__name__)
 
 MAX_TABLES = 32  # styled tables: a few pages × classes × focus cars; older ones age out
-MAX_RESULTS = 16  # memo_call results (figures of a 24 h race are ~1–3 MB serialised)
+# memo_call / memo_value results, per group: figures and tables (a 24 h race's figure is
+# ~1–3 MB serialised), whole-race frames (prepared laps, lap history, strategy picture:
+# 2–7 MB each at Le Mans), leaderboards (~30 KB, one per replay moment).
+MAX_RESULTS = {"shown": 16, "race": 4, "boards": 64}
+# Functions whose results are whole-race frames (by name).
+RACE_FRAMES = frozenset({"prepare_laps", "lap_history", "_snapshot_of"})
 _MEMO = "_pw_memo"
 _MARSHALLED = "_pw_marshalled"
 _tables: OrderedDict[Hashable, object] = OrderedDict()
 # id(frame of a kept Styler) → (weak reference to it, its Arrow bytes once serialised)
 _frames: dict[int, tuple[weakref.ref, bytes | None]] = {}
-_results: OrderedDict[Hashable, object] = OrderedDict()  # memo_call
+_results: dict[str, OrderedDict[Hashable, object]] = {g: OrderedDict() for g in MAX_RESULTS}
 # id(frame) → (weak reference, content key): frames shared from a cache are hashed once
 _content_keys: dict[int, tuple[weakref.ref, tuple]] = {}
 _lock = threading.Lock()
@@ -92,7 +97,9 @@ def _arg_key(value: object) -> Hashable:
         if key is None:
             raise TypeError("unhashable frame")
         return key
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, set | frozenset):
+        return ("set", tuple(sorted((_arg_key(v) for v in value), key=repr)))
+    if isinstance(value, list | tuple):
         return (type(value).__name__, tuple(_arg_key(v) for v in value))
     if isinstance(value, dict):
         return ("dict", tuple(sorted((str(k), _arg_key(v)) for k, v in value.items())))
@@ -111,17 +118,27 @@ def memo_call(fn: Callable[..., object], *args: object, **kwargs: object) -> obj
                tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
     except TypeError:
         return fn(*args, **kwargs)
-    with _lock:
-        if key in _results:
-            _results.move_to_end(key)
-            return _results[key]
-    result = fn(*args, **kwargs)
+    group = "race" if fn.__name__ in RACE_FRAMES else "shown"
+    result = memo_value(key, lambda: fn(*args, **kwargs), group=group)
     if type(result).__module__.startswith("plotly."):
         memo_figure(result)
+    return result
+
+
+def memo_value(key: Hashable, build: Callable[[], object], *, group: str = "boards"
+               ) -> object:
+    """``build()`` once per ``key`` (which must name everything the value depends on, e.g.
+    ``content_key`` of its frames), kept in ``group``'s LRU; shared, never modify it."""
+    kept = _results[group]
     with _lock:
-        _results[key] = result
-        while len(_results) > MAX_RESULTS:
-            _results.popitem(last=False)
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+    result = build()
+    with _lock:
+        kept[key] = result
+        while len(kept) > MAX_RESULTS[group]:
+            kept.popitem(last=False)
     return result
 
 
@@ -131,7 +148,8 @@ def clear() -> None:
         _tables.clear()
         _frames.clear()
         _content_keys.clear()
-        _results.clear()
+        for kept in _results.values():
+            kept.clear()
 
 
 def _kept_arrow(df: object, convert: Callable[[object], bytes]) -> bytes:
