@@ -53,27 +53,21 @@ def table(path: str, race_id: str, version: int, name: str) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def prepared(path: str, race_id: str, version: int) -> PreparedLaps:
-    """Laps prepared for running-order queries (shared, read-only); the same object for
-    the same laps across data versions (``render_cache``)."""
-    return load_prepared(get_store(path), race_id, memo=render_cache.memo_call)
+    """Laps prepared for running-order queries (shared, read-only)."""
+    return load_prepared(get_store(path), race_id)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def leaderboard(path: str, race_id: str, version: int,
                 t_s: float | None) -> tuple[pd.DataFrame, str, float]:
-    """(leaderboard rows, flag, race time) as of ``t_s`` (None = the latest crossing);
-    recomputed only when the race's laps, flag periods or cars changed."""
-    laps = prepared(path, race_id, version)
-    cars = table(path, race_id, version, "cars")
-    key = ("leaderboard", path, race_id, t_s, render_cache.content_key(laps.laps),
-           render_cache.content_key(laps.periods), render_cache.content_key(cars))
+    """(leaderboard rows, flag, race time) as of ``t_s`` (None = the latest crossing).
 
-    def build() -> tuple[pd.DataFrame, str, float]:
-        state = race_state(get_store(path), race_id, t_s, prepared=laps)
-        return views.leaderboard(state.standings, cars), state.flag, state.t_s
-    if None in key:
-        return build()
-    return render_cache.memo_value(key, build)
+    Not memoised by content: hashing the laps of a 24 h race would add ~15 % to the Live
+    refresh after every poll, the case that matters most."""
+    state = race_state(get_store(path), race_id, t_s,
+                       prepared=prepared(path, race_id, version))
+    board = views.leaderboard(state.standings, table(path, race_id, version, "cars"))
+    return board, state.flag, state.t_s
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

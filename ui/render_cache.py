@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 MAX_TABLES = 32  # styled tables: a few pages × classes × focus cars; older ones age out
 # memo_call / memo_value results, per group: figures and tables (a 24 h race's figure is
-# ~1–3 MB serialised), whole-race frames (prepared laps, lap history, strategy picture:
+# ~1–3 MB serialised), whole-race frames (lap history, strategy picture:
 # 2–7 MB each at Le Mans), leaderboards (~30 KB, one per replay moment).
 MAX_RESULTS = {"shown": 16, "race": 4, "boards": 64}
 # Functions whose results are whole-race frames (by name).
-RACE_FRAMES = frozenset({"prepare_laps", "lap_history", "_snapshot_of"})
+RACE_FRAMES = frozenset({"lap_history", "_snapshot_of"})
 _MEMO = "_pw_memo"
 _MARSHALLED = "_pw_marshalled"
 _tables: OrderedDict[Hashable, object] = OrderedDict()

@@ -35,19 +35,14 @@ class RaceState:
     standings: pd.DataFrame
 
 
-def load_prepared(store: RaceStore, race_id: str, *, memo=None) -> PreparedLaps:
-    """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls.
-
-    ``memo(prepare_laps, laps, periods, entries)``, when given, may return a kept result
-    for the same content (the UI's ``render_cache.memo_call``)."""
+def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
+    """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls."""
     laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS, via_arrow=True)
     if laps.empty:
         store.race(race_id)  # NotFoundError naming the known races when there is no such race
     periods = store.table("flag_periods", race_id)
     # The official entry list (IMSA results) also names cars that never completed a lap.
     entries = store.table("classification", race_id, ["number", "class", "team"])
-    if memo is not None:
-        return memo(prepare_laps, laps, periods, entries)
     return prepare_laps(laps, periods, entries)
 
 
