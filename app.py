@@ -36,7 +36,7 @@ PAGES = [
 
 def pick_race(path: str, version: int) -> str | None:
     """Series → event → session pickers; the newest import is the default."""
-    choices = views.race_choices(data.races(path, version))
+    choices = data.race_choices(path, version)
     if choices.empty:
         st.info("No race yet: click **Load sample data** below, or import official timing "
                 "files on the **Data** page.")

@@ -10,6 +10,7 @@ from race.monitor import problem_lines, sidebar_lines
 from race.present import views
 from race.store import EXPORTABLE
 from ui import data
+from ui.download import download_past_races
 from ui.state import get_live_monitor, selection
 from ui.widgets import empty_state, styled_table, what_to_do
 
@@ -63,6 +64,9 @@ if outcomes is not None:
         + (": see the message of each failed file below." if failed else "."))
     styled_table(outcomes, list(outcomes.columns), pinned=(),
                  height=views.table_height_px(len(outcomes)), key="pw-import-outcomes")
+
+# -- past races from the results portals -----------------------------------------------------
+download_past_races(store, sel.db_path)
 
 # -- races -----------------------------------------------------------------------------------
 st.markdown("**Races in the database**")

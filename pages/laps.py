@@ -6,6 +6,7 @@ import streamlit as st
 
 from race.present import views
 from ui import charts, data
+from ui.render_cache import memo_call
 from ui.state import selection
 from ui.widgets import empty_state, filter_classes, require_race, styled_table
 
@@ -67,20 +68,20 @@ if not numbers:
 else:
     y_range = None if full_range else views.lap_time_range(chosen)
     with times:
-        st.plotly_chart(charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
-                                               y_range=y_range), key="pw-lap-chart")
+        st.plotly_chart(memo_call(charts.lap_time_figure, chosen, periods, numbers,
+                                  focus=sel.focus, y_range=y_range), key="pw-lap-chart")
         st.caption("Shaded: neutralised periods (yellow FCY, orange safety car, red flag). "
                    "▼ in-lap (pit entry), ★ driver change, | on the top edge: a lap slower "
                    "than the axis (out-laps, slow zones, repairs). The axis is set from the "
                    "clean laps unless 'Show every lap' is on.")
     with positions:
         in_class = st.toggle("Position in class", value=True, key="pw_laps_in_class")
-        st.plotly_chart(charts.position_figure(chosen, numbers, focus=sel.focus,
-                                               in_class=in_class, periods=periods),
+        st.plotly_chart(memo_call(charts.position_figure, chosen, numbers, focus=sel.focus,
+                                  in_class=in_class, periods=periods),
                         key="pw-position-chart")
     with gaps:
-        st.plotly_chart(charts.gap_figure(chosen, numbers, focus=sel.focus, periods=periods),
-                        key="pw-gap-chart")
+        st.plotly_chart(memo_call(charts.gap_figure, chosen, numbers, focus=sel.focus,
+                                  periods=periods), key="pw-gap-chart")
         st.caption("Gap at each line crossing to the first car of the class to complete the "
                    "same lap.")
 
@@ -89,12 +90,12 @@ st.markdown("**Clean-lap pace** — clean = not lap 1, not an in/out lap, not ne
 laps_shown = filter_classes(history, sel.classes)
 per_car, per_driver = st.tabs(["Per car", "Per driver"])
 with per_car:
-    pace = views.pace_by_car(laps_shown, cars)
+    pace = memo_call(views.pace_by_car, laps_shown, cars)
     styled_table(pace, ["No.", "Class", "Team", "Best clean", "Median clean", "Clean laps",
                         "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
                  key="pw-pace-car")
 with per_driver:
-    pace = views.pace_by_driver(laps_shown)
+    pace = memo_call(views.pace_by_driver, laps_shown)
     styled_table(pace, ["No.", "Class", "Driver", "Best clean", "Median clean", "Clean laps",
                         "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
                  key="pw-pace-driver")

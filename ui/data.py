@@ -25,12 +25,19 @@ import streamlit as st
 from race.analysis.standings import PreparedLaps
 from race.present import queries, views
 from race.present.queries import load_prepared, race_state
+from ui import render_cache
 from ui.state import get_store
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def races(path: str, version: int) -> pd.DataFrame:
     return get_store(path).races()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def race_choices(path: str, version: int) -> pd.DataFrame:
+    """The sidebar race picker's rows (``views.race_choices``; shared, read-only)."""
+    return views.race_choices(races(path, version))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -53,11 +60,29 @@ def prepared(path: str, race_id: str, version: int) -> PreparedLaps:
 @st.cache_data(max_entries=256, show_spinner=False)
 def leaderboard(path: str, race_id: str, version: int,
                 t_s: float | None) -> tuple[pd.DataFrame, str, float]:
-    """(leaderboard rows, flag, race time) as of ``t_s`` (None = the latest crossing)."""
+    """(leaderboard rows, flag, race time) as of ``t_s`` (None = the latest crossing).
+
+    Not memoised by content: hashing the laps of a 24 h race would add ~15 % to the Live
+    refresh after every poll, the case that matters most."""
     state = race_state(get_store(path), race_id, t_s,
                        prepared=prepared(path, race_id, version))
     board = views.leaderboard(state.standings, table(path, race_id, version, "cars"))
     return board, state.flag, state.t_s
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def live_board(path: str, race_id: str, version: int, t_s: float | None,
+               classes: tuple[str, ...], by_class: bool) -> tuple[pd.DataFrame, str, float,
+                                                                   dict[str, int]]:
+    """The Live page's board as of ``t_s``: (rows of the classes shown, in class blocks or
+    overall order; flag; race time; cars per class). Shared and read-only: the 5-second
+    refresh with no new data reuses it instead of unpickling and reshaping a copy."""
+    board, flag, at_s = leaderboard(path, race_id, version, t_s)
+    if classes and not board.empty:
+        board = board[board["class"].isin(list(classes))]
+    if not by_class:
+        board = board.sort_values("Pos")
+    return board, flag, at_s, views.cars_per_class(board)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -77,7 +102,7 @@ def race_finish_s(path: str, race_id: str, version: int) -> float | None:
 def lap_history(path: str, race_id: str, version: int) -> pd.DataFrame:
     """Every lap with position, class position and gap to the class leader (read-only)."""
     laps = get_store(path).table("laps", race_id, views.LAP_CHART_COLUMNS)
-    return views.lap_history(laps)
+    return render_cache.memo_call(views.lap_history, laps)  # same laps: the same object
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -106,16 +131,57 @@ def strategy_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
                       others: tuple) -> object:
-    """The strategy engine's view of the field at race time ``t_s`` (None: now)."""
+    """The strategy engine's view of the field at race time ``t_s`` (None: now).
+
+    Memoised by the content of what the engine reads (laps, race row, drivers, the other
+    races): a new data version that leaves this race as it was reuses the picture."""
+    return render_cache.memo_call(
+        _snapshot_of, path, race_id, t_s, others, strategy_laps(path, race_id, version),
+        race_row(path, race_id, version), table(path, race_id, version, "drivers"))
+
+
+def _snapshot_of(path: str, race_id: str, t_s: float | None, others: tuple,
+                 laps: pd.DataFrame, race: dict, drivers: pd.DataFrame) -> object:
+    """``queries.strategy_snapshot``; ``race`` and ``drivers`` only key the memo."""
     return queries.strategy_snapshot(get_store(path), race_id, t_s,
                                      history=strategy_history(path, race_id, others),
-                                     laps=strategy_laps(path, race_id, version))
+                                     laps=laps)
+
+
+# -- shaped page content, per data version and inputs (shared, read-only) -------------------
+def _in_classes(frame: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    if not classes or frame.empty:
+        return frame
+    return frame[frame["class"].isin(list(classes))]
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def stints_page(path: str, race_id: str, version: int, classes: tuple[str, ...],
+                focus: str | None) -> tuple[list[str], object, pd.DataFrame, pd.DataFrame,
+                                            bool]:
+    """The Stints page's content: (car order, stint timeline figure, pit-stop rows,
+    drive-time rows, any stint at all) for the classes shown."""
+    from ui import charts
+
+    cars = table(path, race_id, version, "cars")
+    stints = _in_classes(table(path, race_id, version, "stints"), classes)
+    stops = table(path, race_id, version, "pit_stops")
+    board, _, _ = leaderboard(path, race_id, version, None)
+    order = _in_classes(board, classes)["number"].tolist()
+    if not order or stints.empty:
+        return order, None, pd.DataFrame(), pd.DataFrame(), False
+    # By content: a new data version that leaves this race's stints as they were (another
+    # race polled) reuses the figure and the rows.
+    memo = render_cache.memo_call
+    figure = memo(charts.stint_gantt, stints, stops, order, focus=focus)
+    pit_rows = _in_classes(memo(views.pit_stop_rows, stops, cars), classes)
+    return order, figure, pit_rows, memo(views.drive_time_rows, stints), True
 
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).
-VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, race_finish_s,
-             lap_history, ingest_log,
-             live_states, strategy_laps, strategy_snapshot)
+VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s,
+             race_finish_s, lap_history, ingest_log, live_states, strategy_laps,
+             strategy_snapshot, stints_page, race_choices)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 
@@ -136,4 +202,6 @@ def data_version(path: str) -> int:
     if changed:
         for cached in VERSIONED:
             cached.clear()
+        # ui.render_cache is keyed by content, not by version: a table or figure whose rows
+        # did not change is still good (its LRU bounds the memory).
     return version

@@ -25,7 +25,9 @@ from race.sources.fetch import Fetcher
 log = logging.getLogger(__name__)
 
 _HOUR = re.compile(r"hour[\s_]*(\d+)", re.I)
-_LAP_FILE = re.compile(r"(analysis|time[\s_]*cards?)", re.I)
+# "23_Analysis_Race_Hour 6.CSV", "23_Analsysis…" (a typo the portal has), "23_Time Cards.CSV";
+# not "25_FlagsAnalysis…".
+_LAP_FILE = re.compile(r"^(?:\d+[_ ]+)?\s*(?:anal[a-z]*sis|time[\s_]*cards?)", re.I)
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,10 @@ def parse_listing(html: str | bytes, base_url: str) -> list[Link]:
 
 
 def is_lap_file(link: Link) -> bool:
-    """An official lap file: an "Analysis" or "Time Cards" CSV (any spacing or case)."""
+    """An official lap file: an "Analysis" or "Time Cards" CSV (any spacing or case, the
+    "Analsysis" typo too)."""
     return (not link.is_dir and link.name.lower().endswith(".csv")
-            and bool(_LAP_FILE.search(link.name)))
+            and bool(_LAP_FILE.match(link.name)))
 
 
 def pick_lap_file(links: list[Link]) -> Link | None:

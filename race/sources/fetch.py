@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -120,13 +120,15 @@ class Fetcher:
         attempts: tries per fetch (≥ 1) before ``FetchError``.
         retry_delay_s: pause between attempts (s).
         min_interval_s: minimum time between two requests to the same URL (s).
+        host_interval_s: minimum time between two requests to the same host (s); 0 for
+            live polling (one URL per feed), about 1 s when walking a results portal.
         user_agent: the User-Agent header.
         sleep: the sleep function (tests pass a fake to run instantly).
     """
 
     def __init__(self, *, timeout_s: float = 10.0, attempts: int = 3,
                  retry_delay_s: float = 5.0, min_interval_s: float = 2.0,
-                 user_agent: str = USER_AGENT,
+                 host_interval_s: float = 0.0, user_agent: str = USER_AGENT,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if attempts < 1:
             raise ValueError("attempts must be ≥ 1")
@@ -134,11 +136,13 @@ class Fetcher:
         self.attempts = attempts
         self.retry_delay_s = retry_delay_s
         self.min_interval_s = min_interval_s
+        self.host_interval_s = host_interval_s
         self.sleep = sleep
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": user_agent,
                                      "Accept": "application/json, text/javascript, */*"})
         self._urls: dict[str, _UrlState] = {}
+        self._hosts: dict[str, float] = {}  # host → monotonic s of its last request
         self._lock = threading.Lock()
         self.requests_sent = 0
 
@@ -149,9 +153,17 @@ class Fetcher:
         with self._lock:
             return self._urls.setdefault(url, _UrlState())
 
-    def _wait_turn(self, state: _UrlState) -> None:
+    def _wait_turn(self, state: _UrlState, url: str) -> None:
         if state.last_request is not None:
             wait = state.last_request + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+        if self.host_interval_s > 0:
+            host = urlsplit(url).netloc
+            with self._lock:  # reserve this host's next slot, then wait for it outside
+                slot = max(time.monotonic(), self._hosts.get(host, 0.0) + self.host_interval_s)
+                self._hosts[host] = slot
+            wait = slot - time.monotonic()
             if wait > 0:
                 self.sleep(wait)
         state.last_request = time.monotonic()
@@ -181,7 +193,7 @@ class Fetcher:
             for attempt in range(1, self.attempts + 1):
                 if attempt > 1:
                     self.sleep(self.retry_delay_s)
-                self._wait_turn(state)
+                self._wait_turn(state, url)
                 headers = dict(profile.headers) if profile is not None else {}
                 sent = url
                 if buster:
@@ -221,6 +233,28 @@ class Fetcher:
                                    attempt, time.perf_counter() - started, sent)
         raise FetchError(f"{url}: failed after {self.attempts} attempt(s): "
                          + "; ".join(problems))
+
+
+def cached_file(fetcher: Fetcher, url: str, root: str | Path) -> tuple[Path, bool]:
+    """The raw file at ``url``, kept under ``root/<host>/<path>``; fetched only when absent.
+
+    For files that never change once published (a results portal's final lap files): a
+    second download of a season sends no request for them. Returns (local path, fetched now).
+
+    Raises:
+        FetchError: the file is not cached and cannot be fetched.
+    """
+    parts = urlsplit(url)
+    names = [_safe_name(unquote(p)) for p in parts.path.split("/") if p not in ("", ".", "..")]
+    path = Path(root, _safe_name(parts.netloc), *names)
+    if path.is_file() and path.stat().st_size > 0:
+        return path, False
+    body = fetcher.get(url, conditional=False).body
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(body)
+    partial.replace(path)  # never a half-written file under the final name
+    return path, True
 
 
 def _short(exc: Exception) -> str:
