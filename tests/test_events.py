@@ -5,6 +5,8 @@ import."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -281,3 +283,40 @@ def test_real_race_live_events_equal_import(store: RaceStore, race: str) -> None
 
 def test_race_events_of_no_laps() -> None:
     assert race_events(pd.DataFrame(), None).empty
+
+
+# -- the command line and the read with alerts ------------------------------------------------
+def test_events_command_json_and_kinds(tmp_path, synthetic) -> None:
+    from tests.test_cli import assert_one_line_error, run
+    path = tmp_path / "wec" / "2024" / "synthetic-race" / "laps.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(synthetic_lap_file())
+    db = tmp_path / "race.duckdb"
+    done = run("import", str(path), "--json", db=db)
+    assert done.returncode == 0, done.stderr
+    race_id = json.loads(done.stdout)[0]["race_id"]
+    with RaceStore(db) as store:  # one alert from the model job, read with the events
+        store.replace_model_outputs(race_id, alerts=pd.DataFrame([{
+            "number": "16", "lap_number": 12, "kind": "slow stop", "class": "GTP",
+            "elapsed_s": 800.0, "score": 9.0, "reason": "stop 12 s longer than usual"}]))
+    done = run("events", "--race", race_id, "--json", db=db)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert all(list(r) == EVENT_COLUMNS for r in rows)
+    assert [r["t_s"] for r in rows] == sorted(r["t_s"] for r in rows)
+    _, frames = synthetic
+    expected = frames["events"]
+    stored = [r for r in rows if r["kind"] != "alert"]
+    assert [(r["kind"], r["number"], r["lap"], r["text"]) for r in stored] == list(zip(
+        expected["kind"], [None if pd.isna(n) else n for n in expected["number"]],
+        [None if pd.isna(v) else int(v) for v in expected["lap"]], expected["text"],
+        strict=True))
+    alert = [r for r in rows if r["kind"] == "alert"]
+    assert alert == [{"t_s": 800.0, "kind": "alert", "number": "16", "class": "GTP",
+                      "lap": 12, "text": "#16 slow stop: stop 12 s longer than usual"}]
+    done = run("events", "--race", race_id, "--kind", "pit_in", "--kind", "flag", "--json",
+               db=db)
+    assert {r["kind"] for r in json.loads(done.stdout)} == {"pit_in", "flag"}
+    done = run("events", "--race", race_id, db=db)
+    assert done.returncode == 0 and "leads GTP" in done.stdout
+    assert_one_line_error(run("events", "--race", "nope", db=db))

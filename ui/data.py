@@ -106,9 +106,24 @@ def strategy_snapshot(path: str, race_id: str, version: int, t_s: float | None,
                                      laps=strategy_laps(path, race_id, version))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def events(path: str, race_id: str, version: int) -> pd.DataFrame:
+    """The whole race feed: stored events and alerts, in time order."""
+    return queries.race_feed(get_store(path), race_id)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def latest_events_html(path: str, race_id: str, version: int, t_s: float | None,
+                       classes: tuple[str, ...]) -> str:
+    """The Live page's latest events as of ``t_s`` (None = now) as HTML, once per version."""
+    from race.present.feed import latest_events
+    from race.present.feed import latest_events_html as html
+    return html(latest_events(events(path, race_id, version), classes=classes, until_s=t_s))
+
+
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, race_end_s, lap_history, ingest_log,
-             live_states, strategy_laps, strategy_snapshot)
+             live_states, strategy_laps, strategy_snapshot, events, latest_events_html)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 
