@@ -219,7 +219,7 @@ def class_events(laps: Mapping[str, object], states: dict[str, ClassState],
     lap = np.asarray(laps["lap_number"], dtype=np.int64)
     elapsed, lap_time = _floats(laps["elapsed_s"]), _floats(laps["lap_time_s"])
     driver = _objects(laps["driver_name"])
-    ok = np.isfinite(elapsed) & np.array([isinstance(c, str) for c in cls], dtype=bool)
+    ok = np.isfinite(elapsed) & pd.notna(cls)
     names = sorted({c for c in cls[ok]} if classes is None else classes)
     parts = []
     for name in names:
@@ -340,10 +340,10 @@ def events_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
 
 def sort_events(frame: pd.DataFrame) -> pd.DataFrame:
     """Events in time order; ties by kind (``KINDS``), car number and lap."""
-    rank = frame["kind"].map(KIND_RANK).fillna(len(KINDS))
+    rank = np.array([KIND_RANK.get(k, len(KINDS)) for k in frame["kind"].tolist()])
     order = np.lexsort((frame["lap"].fillna(-1).to_numpy(dtype=np.int64),
                         pd.factorize(frame["number"].fillna(""), sort=True)[0],
-                        rank.to_numpy(), frame["t_s"].to_numpy(dtype=float)))
+                        rank, frame["t_s"].to_numpy(dtype=float)))
     return frame.iloc[order].reset_index(drop=True)
 
 
@@ -358,12 +358,22 @@ def car_summaries(number: np.ndarray, lap: np.ndarray, elapsed: np.ndarray,
     return number[starts], cls[ends], lap[ends], elapsed[ends], medians
 
 
+def _car_runs_in_lap_order(laps: pd.DataFrame) -> bool:
+    """Whether each car's rows are together and in lap order (derived laps are)."""
+    number = laps["number"].to_numpy(dtype=object)
+    lap = laps["lap_number"].to_numpy(dtype=np.int64)
+    change = np.r_[True, number[1:] != number[:-1]]
+    return bool(int(change.sum()) == len(pd.unique(number))
+                and (np.diff(lap)[~change[1:]] > 0).all())
+
+
 def race_events(laps: pd.DataFrame, periods: pd.DataFrame | None) -> pd.DataFrame:
     """Every stored event of a race (all kinds but ``alert``) from its derived laps and
     flag periods, in time order (``EVENT_COLUMNS``)."""
     if laps is None or laps.empty:
         return events_frame(empty_events())
-    laps = laps.sort_values(["number", "lap_number"], kind="stable")
+    if not _car_runs_in_lap_order(laps):
+        laps = laps.sort_values(["number", "lap_number"], kind="stable")
     if "pit_lane_start" not in laps:
         first = ~laps["number"].duplicated()
         laps = laps.assign(pit_lane_start=first & laps["pit_time_s"].notna())
