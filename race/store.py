@@ -527,9 +527,16 @@ class RaceStore:
 
 
     def events(self, race_id: str, *, kinds: tuple[str, ...] | None = None,
-               until_s: float | None = None) -> pd.DataFrame:
-        """Stored events of a race (``race.schema.EVENTS``, without ``race_id``) by race time;
-        ``kinds`` keeps some kinds only, ``until_s`` the events up to that race time."""
+               until_s: float | None = None, classes: tuple[str, ...] | None = None,
+               latest: int | None = None) -> pd.DataFrame:
+        """Stored events of a race (``race.schema.EVENTS``, without ``race_id``) by race time.
+
+        Args:
+            kinds: these kinds only.
+            until_s: the events up to this race time.
+            classes: these classes only (events of no class, the flags, stay).
+            latest: the last ``latest`` events only (the Live page's few).
+        """
         sql = "SELECT t_s, kind, number, class, lap, text FROM events WHERE race_id = ?"
         params: list[object] = [race_id]
         if kinds is not None:
@@ -538,8 +545,14 @@ class RaceStore:
         if until_s is not None:
             sql += " AND t_s <= ?"
             params.append(until_s)
-        return self._con.cursor().execute(sql + " ORDER BY t_s, kind, number, lap",
-                                          params).df()
+        if classes:
+            sql += " AND (class IS NULL OR list_contains(?, class))"
+            params.append(list(classes))
+        if latest is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY t_s DESC LIMIT ?) ORDER BY t_s"
+            params.append(int(latest))
+        return self._con.cursor().execute(sql + (" ORDER BY t_s, kind, number, lap"
+                                                 if latest is None else ""), params).df()
 
     # -- model outputs: next-lap predictions and incident alerts -------------------------
     def replace_model_outputs(self, race_id: str, predictions: pd.DataFrame | None = None,

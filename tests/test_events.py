@@ -320,3 +320,24 @@ def test_events_command_json_and_kinds(tmp_path, synthetic) -> None:
     done = run("events", "--race", race_id, db=db)
     assert done.returncode == 0 and "leads GTP" in done.stdout
     assert_one_line_error(run("events", "--race", "nope", db=db))
+
+
+def test_latest_feed_is_the_tail_of_the_whole_feed(store: RaceStore, synthetic) -> None:
+    from race.present.queries import latest_feed, race_feed
+    _, frames = synthetic
+    store.replace_race("r", {**frames, "races": pd.DataFrame([{"series": "WEC"}])})
+    store.replace_model_outputs("r", alerts=pd.DataFrame([{
+        "number": "30", "lap_number": 30, "kind": "spin/off", "class": "GTD",
+        "elapsed_s": 2100.0, "score": 14.0, "reason": "14 s lost in S2"}]))
+    whole = race_feed(store, "r")
+    assert (whole["kind"] == "alert").sum() == 1
+    for classes, until in (((), None), (("GTD",), None), (("GTP",), 1500.0)):
+        want = whole[(whole["class"].isin(classes) if classes else True)
+                     | whole["class"].isna()]
+        if until is not None:
+            want = want[want["t_s"] <= until]
+        got = latest_feed(store, "r", 15, classes=classes, until_s=until)
+        assert got[EVENT_COLUMNS].astype(object).equals(
+            want.tail(15).reset_index(drop=True)[EVENT_COLUMNS].astype(object)), classes
+    assert "#30 spin/off: 14 s lost in S2" in set(
+        latest_feed(store, "r", 15, classes=("GTD",), until_s=2100.0)["text"])

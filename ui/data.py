@@ -116,9 +116,9 @@ def events(path: str, race_id: str, version: int) -> pd.DataFrame:
 def latest_events_html(path: str, race_id: str, version: int, t_s: float | None,
                        classes: tuple[str, ...]) -> str:
     """The Live page's latest events as of ``t_s`` (None = now) as HTML, once per version."""
-    from race.present.feed import latest_events
-    from race.present.feed import latest_events_html as html
-    return html(latest_events(events(path, race_id, version), classes=classes, until_s=t_s))
+    from race.present.feed import LATEST, latest_events_html
+    feed = queries.latest_feed(get_store(path), race_id, LATEST, classes=classes, until_s=t_s)
+    return latest_events_html(feed.iloc[::-1])
 
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).

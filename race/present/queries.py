@@ -125,6 +125,23 @@ def race_feed(store: RaceStore, race_id: str, *, kinds: tuple[str, ...] | None =
     return sort_events(feed)
 
 
+def latest_feed(store: RaceStore, race_id: str, n: int = 15, *,
+                classes: tuple[str, ...] = (), until_s: float | None = None) -> pd.DataFrame:
+    """The ``n`` latest events (stored and alerts) of some classes (flags stay) up to
+    ``until_s``, in time order: read with a limit, not the whole feed (the Live page)."""
+    from race.analysis.events import alert_events, sort_events
+    stored = store.events(race_id, until_s=until_s, classes=classes or None, latest=n)
+    alerts = store.alerts(race_id)
+    if until_s is not None:
+        alerts = alerts[alerts["elapsed_s"] <= until_s]
+    if classes:
+        alerts = alerts[alerts["class"].isin(classes)]
+    alerts = alert_events(alerts.head(n))  # newest first
+    feed = pd.concat([stored, alerts], ignore_index=True) if len(alerts) else stored
+    feed["lap"] = feed["lap"].astype("Int64")
+    return sort_events(feed).tail(n).reset_index(drop=True)
+
+
 # -- strategy engine (race.strategy) ----------------------------------------------------------
 def strategy_history(store: RaceStore, race_id: str):
     """Other stored races of the series, summarised for the strategy engine (cache it)."""
