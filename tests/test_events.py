@@ -341,3 +341,17 @@ def test_latest_feed_is_the_tail_of_the_whole_feed(store: RaceStore, synthetic) 
             want.tail(15).reset_index(drop=True)[EVENT_COLUMNS].astype(object)), classes
     assert "#30 spin/off: 14 s lost in S2" in set(
         latest_feed(store, "r", 15, classes=("GTD",), until_s=2100.0)["text"])
+
+
+def test_a_race_stored_before_the_feed_gets_its_events_on_read(store: RaceStore,
+                                                               synthetic) -> None:
+    from race.present.queries import latest_feed, race_feed
+    _, frames = synthetic
+    old = {k: v for k, v in frames.items() if k != "events"}
+    store.replace_race("old", {**old, "races": pd.DataFrame([{"series": "WEC"}])})
+    assert store.events("old").empty
+    feed = race_feed(store, "old")
+    expected = frames["events"]
+    assert feed[EVENT_COLUMNS].astype(object).equals(expected[EVENT_COLUMNS].astype(object))
+    assert set(race_feed(store, "old", kinds=("flag",))["kind"]) == {"flag"}
+    assert latest_feed(store, "old", 5)["text"].tolist() == expected["text"].tail(5).tolist()

@@ -105,7 +105,14 @@ def race_feed(store: RaceStore, race_id: str, *, kinds: tuple[str, ...] | None =
     stored_kinds = None if kinds is None else tuple(k for k in kinds if k in STORED_KINDS)
     parts = []
     if stored_kinds is None or stored_kinds:
-        parts.append(store.events(race_id, kinds=stored_kinds, until_s=until_s))
+        stored = store.events(race_id, kinds=stored_kinds, until_s=until_s)
+        if stored.empty and _without_events(store, race_id):
+            stored = _derived_events(store, race_id)
+            if stored_kinds:
+                stored = stored[stored["kind"].isin(stored_kinds)]
+            if until_s is not None:
+                stored = stored[stored["t_s"] <= until_s]
+        parts.append(stored)
     if kinds is None or "alert" in kinds:
         alerts = store.alerts(race_id)
         if until_s is not None:
@@ -125,12 +132,29 @@ def race_feed(store: RaceStore, race_id: str, *, kinds: tuple[str, ...] | None =
     return sort_events(feed)
 
 
+def _without_events(store: RaceStore, race_id: str) -> bool:
+    """A race with laps but no stored event: imported before the feed existed."""
+    return store.events(race_id, latest=1).empty and store.max_lap_number(race_id) > 0
+
+
+def _derived_events(store: RaceStore, race_id: str) -> pd.DataFrame:
+    """The stored kinds of events derived now from the stored laps (a race imported before
+    the feed existed; importing it again stores them)."""
+    from race.analysis.events import LAP_COLUMNS, race_events
+    columns = [c for c in LAP_COLUMNS if c != "pit_lane_start"]
+    laps = store.table("laps", race_id, columns)
+    return race_events(laps, store.table("flag_periods", race_id))
+
+
 def latest_feed(store: RaceStore, race_id: str, n: int = 15, *,
                 classes: tuple[str, ...] = (), until_s: float | None = None) -> pd.DataFrame:
     """The ``n`` latest events (stored and alerts) of some classes (flags stay) up to
     ``until_s``, in time order: read with a limit, not the whole feed (the Live page)."""
     from race.analysis.events import alert_events, sort_events
     stored = store.events(race_id, until_s=until_s, classes=classes or None, latest=n)
+    if stored.empty and _without_events(store, race_id):
+        whole = race_feed(store, race_id, classes=classes or None, until_s=until_s)
+        return whole.tail(n).reset_index(drop=True)
     alerts = store.alerts(race_id)
     if until_s is not None:
         alerts = alerts[alerts["elapsed_s"] <= until_s]
