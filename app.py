@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PAGES = [
     # Material icons ship with Streamlit (emoji need a font the browser may lack).
     ("pages/live.py", "Live", ":material/sports_score:"),
+    ("pages/feed.py", "Race feed", ":material/dynamic_feed:"),
     ("pages/laps.py", "Laps", ":material/timer:"),
     ("pages/stints.py", "Stints & pits", ":material/tire_repair:"),
     ("pages/strategy.py", "Strategy", ":material/route:"),

@@ -48,6 +48,16 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
     st.session_state["pw_live_cpu_ms"] = (time.process_time() - started_cpu) * 1000
 
 
+@st.fragment(run_every="5s")
+def feed_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...]) -> None:
+    """The latest 15 events as of ``t_s`` (HTML made once per data version)."""
+    started = time.perf_counter()
+    with guard():
+        st.markdown("**Race feed**")
+        st.html(data.latest_events_html(path, race_id, data.data_version(path), t_s, classes))
+    st.session_state["pw_feed_ms"] = (time.perf_counter() - started) * 1000
+
+
 sel = selection()
 if sel.race_id is None:
     st.subheader("Live", anchor=False)
@@ -84,8 +94,12 @@ if end_s > 0:
     picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
                               format_func=lambda m: clock_text(m * 60), key="pw_replay_t")
     t_s = min(float(picked) * 60, end_s)
-live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class,
-           tuple(views.leaderboard_columns(layout, sectors)))
+board_area, feed_area = st.columns([3, 1])
+with board_area:
+    live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class,
+               tuple(views.leaderboard_columns(layout, sectors)))
+with feed_area:
+    feed_panel(sel.db_path, race_id, t_s, sel.classes)
 st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
            "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "
            "header to sort. ! before a number: an incident or slow-stop alert in the last "

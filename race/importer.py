@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from race.analysis import stints as stint_tables
+from race.analysis.events import race_events
 from race.analysis.laps import derive_laps
 from race.errors import ParseError, RaceDataError, ValidationError, one_line
 from race.schema import CLASSIFICATION, DRIVERS, RACE_TABLES, WEATHER, frame_problem
@@ -149,6 +150,7 @@ def build_race_frames(laps: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "stints": stint_tables.stints(derived),
         "cars": stint_tables.cars(derived),
         "drivers": stint_tables.drivers(derived),
+        "events": race_events(derived, periods),
     }
 
 

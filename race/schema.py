@@ -214,9 +214,18 @@ ALERTS = Table("alerts", (
     ("reason", "VARCHAR"), ("iso_score", "DOUBLE"), ("updated_at", "TIMESTAMP"),
 ), ("race_id", "number", "lap_number", "kind"))
 
+# The race feed (race.analysis.events): kind pit_in, pit_out, driver_change, class_lead,
+# class_fastest_lap, flag (a start and an end per flag period), retired; t_s = race time the
+# event happened or became known; lap NULL for flags. Alert events are read from ``alerts``.
+# No primary key: the live path deletes by kind and class / car / time (race.live.race).
+EVENTS = Table("events", (
+    ("race_id", "VARCHAR"), ("t_s", "DOUBLE"), ("kind", "VARCHAR"), ("number", "VARCHAR"),
+    ("class", "VARCHAR"), ("lap", "INTEGER"), ("text", "VARCHAR"),
+), ())
+
 # Tables whose rows belong to one race and are replaced as a whole by an import.
 RACE_TABLES = (RACES, CARS, DRIVERS, LAPS, PIT_STOPS, STINTS, FLAG_PERIODS, CLASSIFICATION,
-               WEATHER, LIVE_STATE, LIVE_BACKFILL, PREDICTIONS, ALERTS)
+               WEATHER, LIVE_STATE, LIVE_BACKFILL, PREDICTIONS, ALERTS, EVENTS)
 ALL_TABLES = (*RACE_TABLES, INGEST_LOG)
 
 

@@ -26,6 +26,7 @@ from race.schema import (
     ALL_TABLES,
     CARS,
     DRIVERS,
+    EVENTS,
     FLAG_PERIODS,
     INGEST_LOG,
     LAPS,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TABLES = {t.name: t for t in ALL_TABLES}
 EXPORTABLE = ("laps", "stints", "pit_stops", "flags")
+# Columns a live delta may delete events by (with their kind): race.live.race.StoreDelta.
+EVENT_DROP_COLUMNS = ("class", "number", "t_s")
 
 
 SMALL_INSERT_ROWS = 16
@@ -508,6 +511,16 @@ class RaceStore:
             if weather:
                 self._insert(cur, WEATHER, pd.DataFrame([weather]), "INSERT OR REPLACE",
                              race_id)
+            for kind, column, value in delta.events_drop:
+                if column is None:
+                    cur.execute("DELETE FROM events WHERE race_id = ? AND kind = ?",
+                                [race_id, kind])
+                elif column in EVENT_DROP_COLUMNS:
+                    cur.execute(f'DELETE FROM events WHERE race_id = ? AND kind = ? AND '
+                                f'"{column}" = ?', [race_id, kind, value])
+                else:
+                    raise StoreError(f"cannot delete events by {column!r}")
+            self._insert(cur, EVENTS, delta.events, race_id=race_id)
             if delta.race:
                 cur.execute("UPDATE races SET laps = ?, cars = ?, classes = ? "
                             "WHERE race_id = ?", [delta.race["laps"], delta.race["cars"],
@@ -534,6 +547,34 @@ class RaceStore:
             self._log_row(cur, kind="poll", source=source, status=status, race_id=race_id,
                           rows=0, message=message, started_at=started_at)
 
+
+    def events(self, race_id: str, *, kinds: tuple[str, ...] | None = None,
+               until_s: float | None = None, classes: tuple[str, ...] | None = None,
+               latest: int | None = None) -> pd.DataFrame:
+        """Stored events of a race (``race.schema.EVENTS``, without ``race_id``) by race time.
+
+        Args:
+            kinds: these kinds only.
+            until_s: the events up to this race time.
+            classes: these classes only (events of no class, the flags, stay).
+            latest: the last ``latest`` events only (the Live page's few).
+        """
+        sql = "SELECT t_s, kind, number, class, lap, text FROM events WHERE race_id = ?"
+        params: list[object] = [race_id]
+        if kinds is not None:
+            sql += " AND list_contains(?, kind)"
+            params.append(list(kinds))
+        if until_s is not None:
+            sql += " AND t_s <= ?"
+            params.append(until_s)
+        if classes:
+            sql += " AND (class IS NULL OR list_contains(?, class))"
+            params.append(list(classes))
+        if latest is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY t_s DESC LIMIT ?) ORDER BY t_s"
+            params.append(int(latest))
+        return self._con.cursor().execute(sql + (" ORDER BY t_s, kind, number, lap"
+                                                 if latest is None else ""), params).df()
 
     # -- model outputs: next-lap predictions and incident alerts -------------------------
     def replace_model_outputs(self, race_id: str, predictions: pd.DataFrame | None = None,

@@ -178,10 +178,25 @@ def stints_page(path: str, race_id: str, version: int, classes: tuple[str, ...],
     return order, figure, pit_rows, memo(views.drive_time_rows, stints), True
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def events(path: str, race_id: str, version: int) -> pd.DataFrame:
+    """The whole race feed: stored events and alerts, in time order."""
+    return queries.race_feed(get_store(path), race_id)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def latest_events_html(path: str, race_id: str, version: int, t_s: float | None,
+                       classes: tuple[str, ...]) -> str:
+    """The Live page's latest events as of ``t_s`` (None = now) as HTML, once per version."""
+    from race.present.feed import LATEST, latest_events_html
+    feed = queries.latest_feed(get_store(path), race_id, LATEST, classes=classes, until_s=t_s)
+    return latest_events_html(feed.iloc[::-1])
+
+
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s,
              race_finish_s, lap_history, ingest_log, live_states, strategy_laps,
-             strategy_snapshot, stints_page, race_choices)
+             strategy_snapshot, stints_page, race_choices, events, latest_events_html)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 

@@ -11,7 +11,11 @@ for each batch of new laps, works out the exact rows that change — using the s
 - flag periods rebuilt from all crossings and the neutralised/restart/clean flags of every
   lap (vectorised, cheap); only the laps whose flags changed are written;
 - stints touched by new or changed laps, new or changed pit stops, new cars; stored cars'
-  lap counts with the races row (every tenth batch and when the session stops).
+  lap counts with the races row (every tenth batch and when the session stops);
+- the race feed (``race.analysis.events``): pit and driver events of the new laps, each
+  class's leader and fastest lap continued from its state (a class recomputed whole when a
+  new crossing is not later than its last one), flag events when the periods change, and
+  the retirements that start or end.
 
 The result is a ``StoreDelta`` that ``RaceStore.apply_live_delta`` writes in one
 transaction. Derived tables therefore equal what importing the same laps would produce.
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from race.analysis import events as feed
 from race.analysis import stints as stint_tables
 from race.analysis.flags import SortedCrossings, rebuild_flag_periods
 from race.analysis.laps import car_columns, median_lap_s, neutral_columns
@@ -140,6 +145,9 @@ class StoreDelta:
     new_cars: pd.DataFrame | Rows = field(default_factory=Rows)
     new_pit_stops: Rows = field(default_factory=Rows)
     period_end: tuple[int, float] | None = None  # (period_number, end_s) of a growing period
+    events: Rows = field(default_factory=Rows)  # new events, inserted
+    # (kind, column, value) of stored events to delete first (column None: the whole kind)
+    events_drop: list[tuple[str, str | None, object]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -178,6 +186,12 @@ class LiveRace:
         self.periods = (periods[PERIOD_COLUMNS].reset_index(drop=True)
                         if periods is not None and len(periods) else
                         pd.DataFrame(columns=PERIOD_COLUMNS))
+        # The race feed's state: each class's leader and best lap after its last crossing,
+        # the cars' median laps, the latest crossing and the cars shown as retired.
+        self.event_classes: dict[str, feed.ClassState] = {}
+        self.car_median_s: dict[str, float] = {}
+        self.now_s = -np.inf
+        self.retired: dict[str, float] = {}  # number → t_s of its stored retired event
         if laps is not None and len(laps):
             laps = laps.sort_values(["number", "lap_number"], kind="stable")
             if "pit_lane_start" not in laps:  # not a stored column: the car's first row
@@ -193,6 +207,11 @@ class LiveRace:
             self.stored_stops = set(zip(laps.loc[stop, "number"],
                                         laps.loc[stop, "stint_number"].astype(int) - 1,
                                         strict=True))
+            # the stored events: the state they leave (made by the import or earlier polls)
+            all_rows = np.arange(self.columns.n)
+            feed.class_events(self.columns.arrays(all_rows, feed.LAP_COLUMNS),
+                              self.event_classes)
+            self._retired_changes(list(self.car_rows))
 
     @property
     def lap_count(self) -> int:
@@ -268,6 +287,7 @@ class LiveRace:
         periods = (self.crossings.periods() if len(self.crossings)  # else inferred
                    else rebuild_flag_periods(flag_frame).reset_index(drop=True))
         change = _period_change(periods, self.periods)
+        old_periods = self.periods
         self.periods = periods
         neutral, restart, clean = neutral_columns(flag_frame, periods,
                                                   median_lap_s(flag_frame["lap_time_s"]))
@@ -289,7 +309,92 @@ class LiveRace:
         if change == "last-end":  # an open period grows: one value moves
             last = periods.iloc[-1]
             delta.period_end = (int(last["period_number"]), float(last["end_s"]))
+        delta.events, delta.events_drop = self._events(new_rows, starts, numbers, change,
+                                                       old_periods)
         return delta
+
+    def _events(self, new_rows: np.ndarray, starts: np.ndarray, numbers: list[str],
+                change: str, old_periods: pd.DataFrame,
+                ) -> tuple[Rows, list[tuple[str, str | None, object]]]:
+        """The race feed's new events and the stored ones they replace (``StoreDelta``)."""
+        cols = self.columns
+        drops: list[tuple[str, str | None, object]] = []
+        # pit in / out and driver changes: each new lap with the car's previous one
+        prev = np.full(len(new_rows), -1, dtype=np.int64)
+        bounds = np.r_[starts, len(new_rows)]
+        for j, number in enumerate(numbers):
+            a, b = int(bounds[j]), int(bounds[j + 1])
+            car = self.car_rows[number]
+            before = len(car) - (b - a) - 1
+            prev[a] = car[before] if before >= 0 else -1
+            prev[a + 1:b] = new_rows[a:b - 1]
+        has_prev = prev >= 0
+        new = cols.arrays(new_rows, feed.LAP_COLUMNS)
+        parts = [feed.lap_events(new, cols.arrays(np.maximum(prev, 0), feed.PREV_COLUMNS),
+                                 has_prev)]
+        # class leader and fastest lap: continued, or the class again from all its laps
+        classes = {c for c in new["class"] if isinstance(c, str)}
+        redo = set()
+        for name in classes:
+            state = self.event_classes.get(name)
+            mine = (new["class"] == name) & np.isfinite(new["elapsed_s"])
+            if state is not None and mine.any() and \
+                    new["elapsed_s"][mine].min() <= state.last_elapsed_s:
+                redo.add(name)
+        parts.append(feed.class_events(new, self.event_classes, classes - redo))
+        for name in sorted(redo):
+            self.event_classes[name] = feed.ClassState()
+            rows = np.flatnonzero(cols.view("class") == name)
+            parts.append(feed.class_events(cols.arrays(rows, feed.LAP_COLUMNS),
+                                           self.event_classes, {name}))
+            drops.extend((kind, "class", name) for kind in feed.CLASS_KINDS)
+        # flags: all again when the periods changed, the last one when only its end moved
+        if change == "all":
+            drops.append(("flag", None, None))
+            parts.append(feed.flag_events(self.periods))
+        elif change == "last-end":
+            last = old_periods.iloc[-1]
+            drops.extend([("flag", "t_s", float(last["start_s"])),
+                          ("flag", "t_s", float(last["end_s"]))])
+            parts.append(feed.flag_events(self.periods.iloc[-1:]))
+        # retirements that start (a silent car) or end (it crossed again)
+        for number in numbers:
+            car = self.car_rows[number]
+            self.car_median_s[number] = feed.car_median_lap_s(
+                cols.view("lap_time_s")[np.asarray(car)])
+        retired, gone = self._retired_changes(numbers)
+        drops.extend(("retired", "number", n) for n in gone)
+        parts.append(retired)
+        events = feed.concat_events(parts)
+        return (Rows(events) if len(events["t_s"]) else EMPTY), drops
+
+    def _retired_changes(self, numbers: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """(retired events now due, cars whose stored retired event no longer holds);
+        ``numbers``: the cars with new laps (their median is refreshed)."""
+        cols = self.columns
+        elapsed = cols.view("elapsed_s")
+        for number in numbers:
+            if number not in self.car_median_s:
+                self.car_median_s[number] = feed.car_median_lap_s(
+                    cols.view("lap_time_s")[np.asarray(self.car_rows[number])])
+            last = elapsed[self.car_rows[number][-1]]
+            if last == last and last > self.now_s:
+                self.now_s = float(last)
+        gone = []
+        for number in numbers:  # a car that crossed again is not retired
+            if number in self.retired:
+                del self.retired[number]
+                gone.append(number)
+        cars = [n for n in self.car_rows if n not in self.retired]
+        last = np.array([self.car_rows[n][-1] for n in cars], dtype=np.int64)
+        events = feed.retired_events(
+            np.array(cars, dtype=object), cols.view("class")[last],
+            cols.view("lap_number")[last], elapsed[last],
+            np.array([self.car_median_s.get(n, np.nan) for n in cars], dtype=float),
+            self.now_s)
+        for number, t_s in zip(events["number"], events["t_s"], strict=True):
+            self.retired[number] = float(t_s)
+        return events, gone
 
     def _delta(self, laps_out: Rows, derived: dict[str, np.ndarray], numbers: list[str],
                periods: pd.DataFrame | None, changed: np.ndarray, markers: Rows,

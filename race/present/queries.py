@@ -16,6 +16,7 @@ from race.analysis.standings import (
     prepare_laps,
     standings_at,
 )
+from race.errors import NotFoundError
 from race.store import RaceStore
 
 STANDINGS_LAP_COLUMNS = [
@@ -99,6 +100,85 @@ def fresh_alert_numbers(store: RaceStore, race_id: str, at_s: float) -> set[str]
     from race.present.model_views import FRESH_ALERT_S
     from race.present.model_views import fresh_alert_numbers as fresh
     return fresh(store.alerts(race_id, since_s=at_s - FRESH_ALERT_S), at_s)
+
+
+# -- the race feed (race.analysis.events) ----------------------------------------------------
+def race_feed(store: RaceStore, race_id: str, *, kinds: tuple[str, ...] | None = None,
+              classes: tuple[str, ...] | None = None, numbers: tuple[str, ...] | None = None,
+              until_s: float | None = None) -> pd.DataFrame:
+    """The race's events in time order (``race.analysis.events.EVENT_COLUMNS``): the stored
+    ones and one per stored alert (read each time: the model job replaces the alerts).
+
+    Args:
+        kinds, classes, numbers: keep these only (None: all).
+        until_s: the events up to this race time (a replay moment, a delayed view).
+    """
+    from race.analysis.events import KINDS, STORED_KINDS, alert_events, sort_events
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise NotFoundError(f"no event kind {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
+    stored_kinds = None if kinds is None else tuple(k for k in kinds if k in STORED_KINDS)
+    parts = []
+    if stored_kinds is None or stored_kinds:
+        stored = store.events(race_id, kinds=stored_kinds, until_s=until_s)
+        if stored.empty and _without_events(store, race_id):
+            stored = _derived_events(store, race_id)
+            if stored_kinds:
+                stored = stored[stored["kind"].isin(stored_kinds)]
+            if until_s is not None:
+                stored = stored[stored["t_s"] <= until_s]
+        parts.append(stored)
+    if kinds is None or "alert" in kinds:
+        alerts = store.alerts(race_id)
+        if until_s is not None:
+            alerts = alerts[alerts["elapsed_s"] <= until_s]
+        parts.append(alert_events(alerts))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        if not store.has_race(race_id):
+            store.race(race_id)  # NotFoundError naming the known races
+        return pd.DataFrame(columns=["t_s", "kind", "number", "class", "lap", "text"])
+    feed = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    feed["lap"] = feed["lap"].astype("Int64")
+    if classes:
+        feed = feed[feed["class"].isin(classes) | feed["class"].isna()]
+    if numbers:
+        feed = feed[feed["number"].isin(numbers)]
+    return sort_events(feed)
+
+
+def _without_events(store: RaceStore, race_id: str) -> bool:
+    """A race with laps but no stored event: imported before the feed existed."""
+    return store.events(race_id, latest=1).empty and store.max_lap_number(race_id) > 0
+
+
+def _derived_events(store: RaceStore, race_id: str) -> pd.DataFrame:
+    """The stored kinds of events derived now from the stored laps (a race imported before
+    the feed existed; importing it again stores them)."""
+    from race.analysis.events import LAP_COLUMNS, race_events
+    columns = [c for c in LAP_COLUMNS if c != "pit_lane_start"]
+    laps = store.table("laps", race_id, columns)
+    return race_events(laps, store.table("flag_periods", race_id))
+
+
+def latest_feed(store: RaceStore, race_id: str, n: int = 15, *,
+                classes: tuple[str, ...] = (), until_s: float | None = None) -> pd.DataFrame:
+    """The ``n`` latest events (stored and alerts) of some classes (flags stay) up to
+    ``until_s``, in time order: read with a limit, not the whole feed (the Live page)."""
+    from race.analysis.events import alert_events, sort_events
+    stored = store.events(race_id, until_s=until_s, classes=classes or None, latest=n)
+    if stored.empty and _without_events(store, race_id):
+        whole = race_feed(store, race_id, classes=classes or None, until_s=until_s)
+        return whole.tail(n).reset_index(drop=True)
+    alerts = store.alerts(race_id)
+    if until_s is not None:
+        alerts = alerts[alerts["elapsed_s"] <= until_s]
+    if classes:
+        alerts = alerts[alerts["class"].isin(classes)]
+    alerts = alert_events(alerts.head(n))  # newest first
+    feed = pd.concat([stored, alerts], ignore_index=True) if len(alerts) else stored
+    feed["lap"] = feed["lap"].astype("Int64")
+    return sort_events(feed).tail(n).reset_index(drop=True)
 
 
 # -- strategy engine (race.strategy) ----------------------------------------------------------
