@@ -351,6 +351,12 @@ def test_strategy_page_tables_show_dashes_not_none(sample_db: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_app(sample_db, monkeypatch, "pages/strategy.py")
     assert_clean(at)
+    for frame in at.dataframe:  # the finished race: final stints, stops, drive time
+        assert not frame.value.isna().any().any()
+    # The pit windows as they stood mid-race (a finished race gets none).
+    at.toggle(key="pw_strategy_replay").set_value(True).run()
+    at.select_slider(key="pw_strategy_t").set_value(90).run()
+    assert_clean(at)
     headers = [c for frame in at.dataframe for c in frame.value.columns]
     assert "P(caution stop)" in headers and "Since last stint" in headers
     for frame in at.dataframe:
