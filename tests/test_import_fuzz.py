@@ -583,7 +583,7 @@ UPLOAD_NAME = "Test Race 2024 (upload).csv"
 
 @pytest.mark.parametrize("case", sorted(LAP_BAD))
 def test_upload_of_a_bad_lap_file_fails_alone(case: str, seeded: Path, tmp_path: Path) -> None:
-    from race.views import import_files
+    from race.present.views import import_files
     db = tmp_path / "race.duckdb"
     db.write_bytes(seeded.read_bytes())
     before = dump(db)
@@ -603,7 +603,7 @@ def test_upload_of_a_bad_lap_file_fails_alone(case: str, seeded: Path, tmp_path:
 
 @pytest.mark.parametrize("case", sorted(ODD))
 def test_upload_of_an_odd_file_stores_the_plain_laps(case: str, tmp_path: Path) -> None:
-    from race.views import import_files
+    from race.present.views import import_files
     stored = []
     for name, data in ((UPLOAD_NAME, lap_file()), (UPLOAD_NAME, ODD[case][0]())):
         db = tmp_path / f"{len(stored)}.duckdb"
