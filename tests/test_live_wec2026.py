@@ -366,3 +366,33 @@ def test_crew_stored_from_the_first_poll(tmp_path) -> None:
     assert laps.loc["7", "driver_number"] == 2 and laps.loc["51", "driver_number"] == 1
     assert len(store.table("drivers", "crew")) == 6
     store.close()
+
+
+def test_an_older_database_gets_the_new_columns(tmp_path) -> None:
+    """A database made before ``weather.elapsed_s`` and ``live_state.problem`` existed is
+    brought up to date on open (columns appended, NULL), and live polls write them."""
+    import duckdb
+
+    from race.schema import LIVE_STATE, WEATHER
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for table, new in ((WEATHER, "elapsed_s"), (LIVE_STATE, "problem")):
+        cols = ", ".join(f'"{c}" {t}' for c, t in table.columns if c != new)
+        con.execute(f"CREATE TABLE {table.name} ({cols}, PRIMARY KEY "
+                    f"({', '.join(table.key)}))")
+    con.close()
+    store = RaceStore(path)
+    names = {r[0] for r in store.cursor().execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name IN ('weather', "
+        "'live_state')").fetchall()}
+    assert {"elapsed_s", "problem"} <= names
+    session = LiveSession(store, LiveConfig("wec", "http://127.0.0.1/data.json",
+                                            race_id="old"), recorder=False)
+    data = payload()
+    del data["progressFlagState"]
+    session.ingest({"main": _bytes(data)}, 0.0)
+    assert store.live_state("old")["problem"] == "layout not understood: missing " \
+        "progressFlagState"
+    assert store.table("weather", "old")["elapsed_s"].tolist() == [3605.25]
+    store.close()
