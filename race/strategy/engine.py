@@ -9,6 +9,7 @@ said at the end of that lap.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass, field, replace
 
@@ -127,8 +128,12 @@ def _routine_causal(stops: pd.DataFrame, prior_s: dict[str, float] | None = None
         pit = s["pit_time_s"].to_numpy(dtype=float)
         prior = float(prior_s.get(str(ck), np.nan))
         if np.isfinite(prior):
-            med = np.array([np.median(np.r_[pit[:j + 1], np.full(PRIOR_STOPS, prior)])
-                            for j in range(len(pit))])
+            seen = [prior] * PRIOR_STOPS     # one sorted list: O(log n) a stop
+            med = np.empty(len(pit))
+            for j, value in enumerate(pit.tolist()):
+                bisect.insort(seen, value)
+                n = len(seen)
+                med[j] = seen[n // 2] if n % 2 else 0.5 * (seen[n // 2 - 1] + seen[n // 2])
         else:
             med = pd.Series(pit).expanding().median().to_numpy()
         ratio = pit / med

@@ -29,6 +29,7 @@ an ordinary stop:
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,13 +285,6 @@ INTERVAL_STEP = 0.05         # adaptive step of the miss level per stop
 INTERVAL_FALLBACK_S = (-6.0, 10.0)   # without any residual: measured spread of routine stops
 
 
-def _wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    idx = int(np.searchsorted(cum, min(max(q, 0.0), 1.0) * cum[-1], side="left"))
-    return float(values[order][min(idx, len(values) - 1)])
-
-
 def interval_offsets(history_res: np.ndarray, race_res: np.ndarray, *,
                      miss: float = INTERVAL_MISS, history_weight: float = INTERVAL_HISTORY,
                      step: float = INTERVAL_STEP) -> np.ndarray:
@@ -298,7 +292,8 @@ def interval_offsets(history_res: np.ndarray, race_res: np.ndarray, *,
 
     Args:
         history_res: residuals of past races' routine stops (cost − their race's class
-            median) of the class at the track.
+            median) of the class at the track; they count as ``history_weight`` stops (as
+            that many evenly spaced quantiles of them).
         race_res: residuals (cost − the point estimate made before it) of this race's routine
             stops of the class, in the order they became known.
 
@@ -309,20 +304,24 @@ def interval_offsets(history_res: np.ndarray, race_res: np.ndarray, *,
     """
     h = np.asarray(history_res, dtype=float)
     h = h[np.isfinite(h)]
-    hw = np.full(len(h), min(1.0, history_weight / len(h))) if len(h) else np.zeros(0)
+    n_hist = round(history_weight)
+    if len(h) > n_hist > 0:   # history as n_hist evenly spaced quantiles: each one a stop
+        h = np.quantile(h, (np.arange(n_hist) + 0.5) / n_hist)
+    seen = sorted(h.tolist())
     race_res = np.asarray(race_res, dtype=float)
     out = np.empty((len(race_res) + 1, 2))
     alpha = miss
     for k in range(len(race_res) + 1):
-        seen = race_res[:k][np.isfinite(race_res[:k])]    # NaN: no estimate before the stop
-        values = np.concatenate([h, seen])
-        weights = np.concatenate([hw, np.ones(len(seen))])
-        if len(values) >= 5:
+        n = len(seen)
+        if n >= 5:
             a = min(max(alpha, 0.01), 0.6)
-            out[k] = (_wquantile(values, weights, a / 2), _wquantile(values, weights, 1 - a / 2))
+            lo = seen[min(max(int(np.ceil(a / 2 * n)) - 1, 0), n - 1)]
+            hi = seen[min(max(int(np.ceil((1 - a / 2) * n)) - 1, 0), n - 1)]
+            out[k] = (lo, hi)
         else:
             out[k] = INTERVAL_FALLBACK_S
-        if k < len(race_res) and np.isfinite(race_res[k]):
+        if k < len(race_res) and np.isfinite(race_res[k]):   # NaN: no estimate before it
             missed = not (out[k, 0] <= race_res[k] <= out[k, 1])
             alpha += step * (miss - float(missed))
+            bisect.insort(seen, float(race_res[k]))
     return out
