@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from race.present.presentation import number_sort_keys
+
 FRESH_ALERT_S = 600.0  # an alert is "fresh" on the leaderboard for 10 minutes of race time
 
 
@@ -33,6 +35,8 @@ def prediction_overview(predictions: pd.DataFrame) -> PredictionOverview:
         return PredictionOverview(empty, p, empty, empty, "")
     last = p.groupby("number", sort=False).tail(1)
     next_laps = last[last["actual_s"].isna()]
+    # Car numbers are text: order them as numbers (2, 10, 155), not as text (10, 155, 2).
+    next_laps = next_laps.iloc[np.argsort(number_sort_keys(next_laps["number"]), kind="stable")]
     done = p[p["s_clean"].fillna(False).astype(bool) & p["actual_s"].notna()]
     done = done.sort_values("made_at_s", kind="stable")
     err_m = (done["actual_s"] - done["predicted_s"]).abs()
