@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from race.present.presentation import number_sort_keys
+
 FRESH_ALERT_S = 600.0  # an alert is "fresh" on the leaderboard for 10 minutes of race time
 
 
@@ -59,6 +61,8 @@ def prediction_overview(predictions: pd.DataFrame, periods: pd.DataFrame | None 
     p = p.assign(neutralised=neutralised_at(p["made_at_s"], periods))
     last = p.groupby("number", sort=False).tail(1)
     next_laps = last[last["actual_s"].isna()] if finish_s is None else last.iloc[:0]
+    # Car numbers are text: order them as numbers (2, 10, 155), not as text (10, 155, 2).
+    next_laps = next_laps.iloc[np.argsort(number_sort_keys(next_laps["number"]), kind="stable")]
     done = p[p["s_clean"].fillna(False).astype(bool) & p["actual_s"].notna()]
     done = done.sort_values("made_at_s", kind="stable")
     err_m = (done["actual_s"] - done["predicted_s"]).abs()
