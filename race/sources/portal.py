@@ -129,10 +129,11 @@ def listing(url: str, fetcher: Fetcher) -> list[Link]:
                 f"{url}: the portal refused a plain HTTP client ({exc}). Open it in a "
                 "browser, download the lap files (Analysis / Time Cards CSV) and import "
                 "them on the Data page or with 'python -m race import FOLDER'.") from None
+        # What to do comes first: an error line is cut at 300 characters, the cause last.
         text = str(exc)
-        raise FetchError(f"cannot reach the results portal: {text[:240]}"
-                         f"{'…' if len(text) > 240 else ''} Check the network connection, "
-                         "or give the portal's address (--base-url).") from None
+        raise FetchError("cannot reach the results portal (check the network connection, or "
+                         f"give the portal's address with --base-url): {text[:160]}"
+                         f"{'…' if len(text) > 160 else ''}") from None
     links = parse_listing(body, url)
     if not links and re.search(rb"<script|<select", body, re.I):
         raise PortalRefused(
