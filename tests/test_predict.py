@@ -228,4 +228,5 @@ def test_class_crawling_without_racing_crossings_is_predicted_slow(sample_races,
     feats.loc[feats.index[i], "trend_class_short"] = 1.15
     p = predict_features(sample_model, feats)
     assert p["model_used"].iat[i]  # chosen from laps completed before: unchanged
-    assert p["predicted_s"].iat[i] == pytest.approx(feats["base_s"].iat[i] * 2.15)
+    # the crawl (base × 2.15), moved only by the interval's median shift (well under 1 %)
+    assert p["predicted_s"].iat[i] == pytest.approx(feats["base_s"].iat[i] * 2.15, rel=0.01)

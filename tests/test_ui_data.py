@@ -118,7 +118,7 @@ def test_fast_styler_marshalling_equals_streamlits(tmp_path: Path) -> None:
         focus = str(frame["number"].iloc[len(frame) // 2])
         for focus_car in (None, focus):
             ours, theirs = Arrow(), Arrow()
-            mine, reference = (_styler(frame, shown, focus_car, times, clocks, percents)
+            mine, reference = (_styler(frame, shown, focus_car, times, (), clocks, percents, ())
                                .set_uuid("u1") for _ in range(2))
             assert render_cache.fast_marshall_styler(ours, mine, "u1")
             # Streamlit's own (``ui.render_cache`` wraps the name in streamlit.elements.arrow)
