@@ -80,6 +80,17 @@ def _driver_index(entry: dict) -> int | None:
     return None
 
 
+def _flag_items(items: list) -> list[tuple[str, float]]:
+    """(stored flag, ``startTime`` as given) of each readable ``progressFlagState`` item."""
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            flag, start = wec_flag(item.get("state")), as_float(item.get("startTime"))
+            if flag is not None and start is not None:
+                out.append((flag, start))
+    return out
+
+
 def _flag_history(data: dict, params: dict, timestamp: int | None,
                   elapsed: float | None) -> tuple[tuple[float, str], ...]:
     """Flag changes from ``progressFlagState`` as (race time s, flag), when interpretable."""
@@ -88,13 +99,7 @@ def _flag_history(data: dict, params: dict, timestamp: int | None,
         return ()
     start_epoch = timestamp - elapsed * 1000 if timestamp and elapsed is not None else None
     out = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        flag = wec_flag(item.get("state"))
-        start = as_float(item.get("startTime"))
-        if flag is None or start is None:
-            continue
+    for flag, start in _flag_items(items):
         if start > 1e11:  # epoch ms
             if start_epoch is None:
                 continue
@@ -270,13 +275,7 @@ def flag_periods_2026(items: object, start_epoch_ms: float | None
     if not isinstance(items, list) or start_epoch_ms is None:
         return ()
     changes: list[tuple[float, str]] = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        flag = wec_flag(item.get("state"))
-        start = as_float(item.get("startTime"))
-        if flag is None or start is None:
-            continue
+    for flag, start in _flag_items(items):
         # an epoch instant (ms); a small value is a race time (s) already
         start = (start - start_epoch_ms) / 1000.0 if start > EPOCH_MS_MIN else start
         changes.append((max(0.0, start), flag))
