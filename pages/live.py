@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from race.present import queries, views
+from race.present import views
 from race.present.model_views import mark_alerts
 from race.present.presentation import class_chips_html, clock_text, flag_banner_html
 from ui import data
@@ -33,7 +33,7 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
         st.html(flag_banner_html(flag, inferred=not bool(race.get("has_flags")),
                                  clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"))
         # "!" on cars with an incident / slow-stop alert in the last 10 minutes.
-        alerted = queries.fresh_alert_numbers(get_store(path), race_id, at_s)
+        alerted = data.fresh_alert_numbers(path, race_id, at_s, get_store(path).write_count)
         if board.empty:
             st.info("No car of the selected classes in this race: clear the class filter "
                     "in the sidebar.", icon=":material/info:")

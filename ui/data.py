@@ -193,6 +193,14 @@ def latest_events_html(path: str, race_id: str, version: int, t_s: float | None,
     return latest_events_html(feed.iloc[::-1])
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def fresh_alert_numbers(path: str, race_id: str, at_s: float, writes: int) -> frozenset[str]:
+    """Cars with an alert in the 10 minutes before ``at_s`` (the board's "!"). Keyed by the
+    store's write count, not the data version: the model job replaces alerts without an
+    ingest, and a refresh with nothing written reads nothing."""
+    return frozenset(queries.fresh_alert_numbers(get_store(path), race_id, at_s))
+
+
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s,
              race_finish_s, lap_history, ingest_log, live_states, strategy_laps,

@@ -6,6 +6,7 @@ reads the database or fits anything.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +94,8 @@ def fresh_alert_numbers(alerts: pd.DataFrame, at_s: float,
     return set(recent["number"].astype(str))
 
 
-def mark_alerts(board: pd.DataFrame, numbers: set[str], column: str = "No.") -> pd.DataFrame:
+def mark_alerts(board: pd.DataFrame, numbers: AbstractSet[str],
+                column: str = "No.") -> pd.DataFrame:
     """Prefix the car number with "!" for cars with a fresh alert (display only)."""
     if not numbers or board.empty or column not in board:
         return board
