@@ -118,3 +118,17 @@ def test_every_stored_poll_moves_the_data_version(store: RaceStore) -> None:
     assert not (log["kind"].eq("poll") & log["status"].eq("ok")).any()
     store.delete_race("r")
     assert store.data_version() not in versions
+
+
+def test_data_version_is_remembered_until_the_next_write(store: RaceStore) -> None:
+    """The version is read once per write (a viewer's refresh asks every 5 s); every write,
+    committed or rolled back, makes the next call read it again."""
+    first = store.data_version()
+    writes = store.write_count
+    assert store.data_version() == first and store.write_count == writes
+    with pytest.raises(RuntimeError), store.transaction() as cur:
+        cur.execute("INSERT INTO races (race_id) VALUES ('x')")
+        raise RuntimeError("refused")
+    assert store.write_count > writes and store.data_version() == first  # rolled back
+    store.log_ingest(kind="import", source="t", status="ok")
+    assert store.data_version() > first
