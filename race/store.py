@@ -880,7 +880,8 @@ class ReplicaStore(RaceStore):
     Every read method of ``RaceStore`` works; writes raise ``StoreError`` with
     ``READ_ONLY_MESSAGE``. ``data_version`` is the snapshot's, and the first call that finds
     a newer ``CURRENT`` (checked at most every ``check_every_s``) switches to it: reads
-    already running finish on the snapshot they started on (the last few stay open).
+    already running finish on the snapshot they started on (a replaced snapshot stays open
+    for ``KEEP_OPEN_S``, the last ``KEEP_OPEN`` of them at most).
 
     Args:
         folder: the publisher's snapshot folder.
@@ -890,7 +891,10 @@ class ReplicaStore(RaceStore):
         StoreError: the folder holds no snapshot yet, or its files cannot be opened.
     """
 
-    KEEP_OPEN = 4  # snapshots kept open after being replaced, for reads still running
+    # Replaced snapshots stay open this long for reads still running on them (a 24 h race's
+    # laps load in well under a second), at most this many (a replay publishes every second).
+    KEEP_OPEN_S = 30.0
+    KEEP_OPEN = 16
 
     def __init__(self, folder: str | Path, *, check_every_s: float = 0.5) -> None:
         self.path = str(folder)
@@ -899,7 +903,7 @@ class ReplicaStore(RaceStore):
         self._write_lock = threading.Lock()
         self._writer = None
         self._swap_lock = threading.Lock()
-        self._retired: deque[duckdb.DuckDBPyConnection] = deque()
+        self._retired: deque[tuple[float, duckdb.DuckDBPyConnection]] = deque()
         snapshot = read_snapshot(self.folder)
         if snapshot is None:
             raise StoreError(
@@ -929,10 +933,11 @@ class ReplicaStore(RaceStore):
             except StoreError as exc:
                 log.warning("replica keeps snapshot %s: %s", self.snapshot.version, exc)
                 return False
-            self._retired.append(self._con)
+            self._retired.append((now, self._con))
             self._con, self.snapshot = con, found
-            while len(self._retired) > self.KEEP_OPEN:
-                self._retired.popleft().close()
+            while self._retired and (len(self._retired) > self.KEEP_OPEN
+                                     or now - self._retired[0][0] > self.KEEP_OPEN_S):
+                self._retired.popleft()[1].close()
             return True
 
     def data_version(self) -> int:
@@ -952,5 +957,5 @@ class ReplicaStore(RaceStore):
     def close(self) -> None:
         with self._swap_lock:
             while self._retired:
-                self._retired.popleft().close()
+                self._retired.popleft()[1].close()
             self._con.close()
