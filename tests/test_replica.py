@@ -7,6 +7,7 @@ tests/test_deploy_e2e.py."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -237,3 +238,52 @@ def test_the_app_as_a_replica(two_races, tmp_path: Path,
     sidebar = "\n".join(c.value for c in at.sidebar.caption)
     assert f"data version {newer}" in sidebar
     assert not db.exists()
+
+
+def test_monitor_publish_on_the_command_line(two_races, tmp_path: Path) -> None:
+    """``monitor --publish``: a snapshot at the start (the stored races) and at the end."""
+    store, ids = two_races
+    store.close()
+    calendar = tmp_path / "calendar.csv"  # one race, far ahead: the monitor never fetches
+    calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
+                        "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
+                        "6,wec,https://example.invalid/data.json,,Race\n")
+    folder = tmp_path / "snap"
+    run = subprocess.run(
+        [sys.executable, "-m", "race", "monitor", "--db", str(tmp_path / "race.duckdb"),
+         "--calendar", str(calendar), "--for", "1", "--publish", str(folder)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "published data version" in run.stdout and "monitor" in run.stdout
+    with ReplicaStore(folder) as replica:
+        assert sorted(replica.races()["race_id"]) == sorted(ids)
+
+
+def test_the_nginx_configuration_is_valid(tmp_path: Path) -> None:
+    """deploy/render_nginx.py renders a configuration nginx accepts (``nginx -t``), with
+    the sticky route, the websocket upgrade and every replica."""
+    import shutil
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    out = tmp_path / "nginx.conf"
+    rendered = subprocess.run(
+        [sys.executable, "deploy/render_nginx.py", "--prefix", str(tmp_path / "nginx"),
+         "--listen", "127.0.0.1:18080", "--replica", "127.0.0.1:18601", "--replica",
+         "127.0.0.1:18602", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
+    text = out.read_text()
+    for needed in ("hash $pitwall_route consistent", "server 127.0.0.1:18601 max_fails=1",
+                   "server 127.0.0.1:18602", "proxy_set_header Upgrade $http_upgrade",
+                   "proxy_http_version 1.1", "proxy_next_upstream error timeout"):
+        assert needed in text, needed
+    assert not re.search(r"@[A-Z]+@", text)  # every placeholder filled
+    bad = subprocess.run([sys.executable, "deploy/render_nginx.py", "--prefix",
+                          str(tmp_path / "x"), "--listen", "nowhere", "--replica", "a:1"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+    if not Path(nginx).exists():
+        pytest.skip(f"nginx is not installed at {nginx} (apt-get install -y nginx)")
+    check = subprocess.run([nginx, "-t", "-q", "-p", str(tmp_path / "nginx"), "-e",
+                            str(tmp_path / "nginx" / "error.log"), "-c", str(out)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
