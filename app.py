@@ -8,6 +8,7 @@ live-monitor status, background-video toggle. Selections reach the pages through
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -17,7 +18,15 @@ from race.monitor import problem_lines, sidebar_lines
 from race.present import views
 from race.present.presentation import clock_text, sort_classes
 from ui import data
-from ui.state import SELECTION_KEY, Selection, get_live_monitor, get_store, settings
+from ui.state import (
+    REPLICA_NOTE,
+    SELECTION_KEY,
+    Selection,
+    get_live_monitor,
+    get_store,
+    is_replica,
+    settings,
+)
 from ui.widgets import background_video, guard, what_to_do
 
 log = logging.getLogger(__name__)
@@ -72,9 +81,13 @@ def pick_classes_and_focus(path: str, race_id: str, version: int,
 
 
 def load_sample_button(path: str) -> None:
-    """Generate a sample race, import it with a progress bar, then select it."""
+    """Generate a sample race, import it with a progress bar, then select it (disabled in
+    a read-only replica)."""
+    replica = is_replica()
     if not st.button("Load sample data", icon=":material/playlist_add:", width="stretch",
-                     help="Generate a 6-hour WEC-style race and import it."):
+                     disabled=replica,
+                     help=REPLICA_NOTE if replica else
+                     "Generate a 6-hour WEC-style race and import it."):
         return
     try:
         from race.sample import load_sample_race
@@ -112,6 +125,35 @@ def model_line(path: str) -> None:
                f"{status_line(get_trainer(get_store(path), settings().models_dir).status())}")
 
 
+def live_poll_lines(path: str, version: int) -> None:
+    """The live races' last poll, read from the store (the monitor runs in another process,
+    or none does): its state, age and result, and any feed not understood."""
+    status = views.monitor_status(data.live_states(path, version))
+    for line in status.problems:
+        st.error(line, icon=":material/running_with_errors:")
+    if status.last_poll_at is None:
+        st.caption(":material/sensors_off: Live monitor: not running")
+        return
+    age = (datetime.now(UTC).replace(tzinfo=None) - status.last_poll_at).total_seconds()
+    state = "live" if status.running else "idle"
+    st.caption(f":material/sensors: Live monitor: **{state}** · last poll {clock_text(age)} ago "
+               f"({status.last_status}) · {status.polls} polls")
+
+
+@st.fragment(run_every="5s")
+def render_replica_status(path: str) -> None:
+    """A replica's sidebar line, every 5 s (one refresh of the Live page): the data version
+    of the snapshot it shows and how long ago the publisher wrote it, then the publisher's
+    last poll."""
+    version = data.data_version(path)  # switches to a newer snapshot when there is one
+    snapshot = getattr(get_store(path), "snapshot", None)
+    age = "" if snapshot is None else \
+        f" · published {max(0.0, time.time() - snapshot.published_unix):.0f} s ago"
+    st.caption(f":material/sync: Read-only replica · data version {version}{age}",
+               help=REPLICA_NOTE)
+    live_poll_lines(path, version)
+
+
 @st.fragment(run_every="15s")
 def render_monitor_status(path: str) -> None:
     """Live monitor: state, next race with countdown, last poll time and result of each race
@@ -128,16 +170,7 @@ def render_monitor_status(path: str) -> None:
             st.error(line, icon=":material/running_with_errors:")
         return
     model_line(path)
-    status = views.monitor_status(data.live_states(path, data.data_version(path)))
-    for line in status.problems:
-        st.error(line, icon=":material/running_with_errors:")
-    if status.last_poll_at is None:
-        st.caption(":material/sensors_off: Live monitor: not running")
-        return
-    age = (datetime.now(UTC).replace(tzinfo=None) - status.last_poll_at).total_seconds()
-    state = "live" if status.running else "idle"
-    st.caption(f":material/sensors: Live monitor: **{state}** · last poll {clock_text(age)} ago "
-               f"({status.last_status}) · {status.polls} polls")
+    live_poll_lines(path, data.data_version(path))
 
 
 def store_unavailable(message: str) -> None:
@@ -148,7 +181,7 @@ def store_unavailable(message: str) -> None:
 def main() -> None:
     st.set_page_config(page_title="Pit Wall", page_icon=":material/sports_score:",
                        layout="wide")
-    path = str(settings().db_path)
+    path = str(settings().store_path)  # a replica's snapshot folder, else the database
     try:
         version = data.data_version(path)  # opens the store (StoreError: held elsewhere)
     except StoreError as exc:
@@ -168,7 +201,10 @@ def main() -> None:
             if race_id is not None:
                 classes, focus = pick_classes_and_focus(path, race_id, version)
         load_sample_button(path)
-        render_monitor_status(path)
+        if is_replica():
+            render_replica_status(path)
+        else:
+            render_monitor_status(path)
         video = settings().background_video
         show_video = st.toggle("Background video", value=True, key="pw_video",
                                disabled=not video.is_file(),

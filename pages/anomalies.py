@@ -13,7 +13,7 @@ from race.models.live_models import update_race_models
 from race.present import queries, views
 from race.present.presentation import clock_text
 from ui import charts, data, model_charts
-from ui.state import get_store, selection
+from ui.state import get_store, is_replica, selection
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
 sel = selection()
@@ -33,6 +33,11 @@ def anomalies_panel() -> None:
             if live:
                 empty_state("The detector has not run on this race yet: a live race is "
                             "checked after 10 laps and every 5 laps after.")
+                return
+            if is_replica():  # the detector runs in the publisher, which stores alerts
+                empty_state("No alert stored for this race: this read-only replica shows "
+                            "what the publisher stores, and it has not run the detector on "
+                            "this race.")
                 return
             with st.spinner("Replaying the race lap by lap…"):
                 update_race_models(store, race_id, force=True, auto_train=False)

@@ -11,12 +11,15 @@ from race.present import views
 from race.store import EXPORTABLE
 from ui import data
 from ui.download import download_past_races
-from ui.state import get_live_monitor, selection
+from ui.state import REPLICA_NOTE, get_live_monitor, is_replica, selection
 from ui.widgets import empty_state, styled_table, what_to_do
 
 sel = selection()
 store = sel.store
+replica = is_replica()  # read-only: every button that writes is disabled, and says why
 st.subheader("Data", anchor=False)
+if replica:
+    st.info(REPLICA_NOTE, icon=":material/lock:")
 
 # -- import ----------------------------------------------------------------------------------
 st.markdown("**Import official lap files** — WEC *Analysis* or IMSA *Time Cards* CSV; results "
@@ -35,7 +38,8 @@ event = event_col.text_input("Event name", key="pw_import_event",
                              help="Needed when a file is called e.g. laps.csv.")
 year = year_col.number_input("Year", min_value=1950, max_value=2100, value=None, step=1,
                              key="pw_import_year", placeholder="from the name")
-if st.button("Import", type="primary", key="pw_import"):
+if st.button("Import", type="primary", key="pw_import", disabled=replica,
+             help=REPLICA_NOTE if replica else None):
     try:
         items: list[tuple[str, bytes | None]] = [(f.name, f.getvalue()) for f in uploads or []]
         if folder.strip():
@@ -66,7 +70,7 @@ if outcomes is not None:
                  height=views.table_height_px(len(outcomes)), key="pw-import-outcomes")
 
 # -- past races from the results portals -----------------------------------------------------
-download_past_races(store, sel.db_path)
+download_past_races(store, sel.db_path, read_only=replica)
 
 # -- races -----------------------------------------------------------------------------------
 st.markdown("**Races in the database**")
@@ -93,8 +97,9 @@ else:
                               key="pw_delete_race",
                               format_func=lambda r: names.get(r, r))
         sure = st.checkbox(f"Yes, delete {names.get(victim, victim)} and all its laps",
-                           key="pw_delete_confirm")
-        if st.button("Delete", disabled=not sure, key="pw_delete"):
+                           key="pw_delete_confirm", disabled=replica)
+        if st.button("Delete", disabled=replica or not sure, key="pw_delete",
+                     help=REPLICA_NOTE if replica else None):
             views.delete_race(store, victim)
             st.session_state.pop("pw_delete_confirm", None)
             st.rerun()
@@ -134,7 +139,12 @@ if not live_rows.empty:
 st.markdown("**Live feeds and replays** — the monitor follows the races of the calendar by "
             "itself; follow any feed by hand, or replay a stored race as if it were live.")
 monitor = get_live_monitor(sel.db_path)
-if monitor is None:
+if replica:
+    st.info("The publisher follows the live feeds and plays the replays; this replica shows "
+            "what it stores, a few seconds later. On the publisher's machine: `python -m race "
+            "monitor --publish DIR`, or `python -m race replay RACE --publish DIR`.",
+            icon=":material/sync:")
+elif monitor is None:
     st.info("The live monitor is off ($RACE_MONITOR=off). From a terminal: "
             "`python -m race live …`, `python -m race replay …`, `python -m race monitor`.",
             icon=":material/sensors_off:")

@@ -16,7 +16,7 @@ from race.models.training import get_trainer, status_line
 from race.present import queries, views
 from race.present.presentation import clock_text, lap_time_text
 from ui import data, model_charts
-from ui.state import get_live_monitor, get_store, selection, settings
+from ui.state import REPLICA_NOTE, get_live_monitor, get_store, is_replica, selection, settings
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
 sel = selection()
@@ -27,12 +27,15 @@ labels = views.car_labels(cars)
 store = get_store(sel.db_path)
 models_dir = settings().models_dir
 monitor = get_live_monitor(sel.db_path)
+replica = is_replica()  # read-only: shows the publisher's stored predictions, trains nothing
 
 
 def train_now(busy: bool) -> None:
     """*Train now*: the monitor's job when the app runs one, else here with a spinner."""
     if not st.button("Train now", icon=":material/model_training:", key="pw_train_now",
-                     disabled=busy, help="Train the model on every stored race with flags."):
+                     disabled=busy or replica,
+                     help=REPLICA_NOTE if replica else
+                     "Train the model on every stored race with flags."):
         return
     if monitor is not None and monitor.request_training(force=True):
         st.toast("Training started: its progress is in the sidebar.")
@@ -62,7 +65,8 @@ def predictions_panel() -> None:
         overview = queries.prediction_overview(store, race_id, finish)
         waiting = choice.label == BASELINE and not choice.reason  # background training
         stale = overview.history.empty or overview.model != choice.label
-        if not choice.live and not waiting and stale and store.max_lap_number(race_id) > 0:
+        if (not replica and not choice.live and not waiting and stale
+                and store.max_lap_number(race_id) > 0):
             with st.spinner("Replaying the race lap by lap with the model…"):
                 update_race_models(store, race_id, models_dir=models_dir, force=True,
                                    auto_train=False)
@@ -84,6 +88,10 @@ def predictions_panel() -> None:
             if waiting:
                 empty_state("Predictions appear as soon as the model is trained (this panel "
                             "refreshes every 10 s).")
+            elif replica:
+                empty_state("No predictions stored for this race: this read-only replica "
+                            "shows what the publisher stores (a live race gets them after "
+                            "10 laps and every 5 laps after).")
             else:
                 empty_state("No predictions for this race yet: a live race gets them after "
                             "10 laps and every 5 laps after.")

@@ -27,13 +27,31 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+def resolve_read_from() -> Path | None:
+    """``$RACE_READ_FROM``: the snapshot folder a read-only replica reads (None: the app
+    opens its database read-write, the single-process default)."""
+    env = os.environ.get("RACE_READ_FROM", "").strip()
+    return Path(env) if env else None
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings of the app and the command line."""
+    """Runtime settings of the app and the command line.
+
+    ``read_from``: with ``$RACE_READ_FROM=DIR`` the app is a read-only replica of the
+    snapshots a publisher writes into DIR (``python -m race monitor --publish DIR``); it
+    never opens ``db_path``.
+    """
 
     db_path: Path
     background_video: Path
     models_dir: Path
+    read_from: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """What the app reads: the snapshot folder of a replica, else the database file."""
+        return self.read_from if self.read_from is not None else self.db_path
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
@@ -42,4 +60,5 @@ class Settings:
             background_video=Path(os.environ.get(
                 "RACE_BACKGROUND_VIDEO", PROJECT_ROOT / "data" / "background.mp4")),
             models_dir=Path(os.environ.get("RACE_MODELS_DIR", PROJECT_ROOT / "models")),
+            read_from=resolve_read_from(),
         )

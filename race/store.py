@@ -7,11 +7,18 @@ every method takes its own cursor so threads (the scheduler, Streamlit sessions)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import re
 import threading
+import time
+import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -572,6 +579,106 @@ class RaceStore:
                           rows=0, message=message, started_at=started_at)
 
 
+    # -- snapshots for read-only replicas (see ReplicaStore) ------------------------------
+    def publish_snapshot(self, folder: str | Path) -> PublishedSnapshot:
+        """Publish the stored races into ``folder`` as a consistent read-only snapshot.
+
+        The finished races' file is reused while they hold what it holds (written once per
+        change, not per poll); the live races, the ingest log and the live states are
+        written every time. Each part is copied in one transaction (a poll committing
+        meanwhile is in this snapshot or the next, never half in it), renamed into place,
+        then ``CURRENT`` is replaced. Old files are left for ``race.publish`` to remove.
+
+        Raises:
+            StoreError: the folder cannot be written.
+        """
+        folder = Path(folder)
+        started = time.perf_counter()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for _ in range(3):
+                with self._read_transaction() as cur:
+                    _, _, key = _snapshot_sets(cur)
+                finished = folder / f"finished-{key}.duckdb"
+                written = not finished.exists()
+                if written:
+                    tmp, _, _, key = self._snapshot_part(folder, live=False)
+                    finished = folder / f"finished-{key}.duckdb"
+                    os.replace(tmp, finished)
+                tmp, version, live_ids, live_key = self._snapshot_part(folder, live=True)
+                if live_key == key:  # the finished races did not change in between
+                    break
+                tmp.unlink()
+            else:
+                raise StoreError("the finished races kept changing while they were "
+                                 "published: try again")
+            live = folder / f"live-{version}-{uuid.uuid4().hex[:8]}.duckdb"
+            os.replace(tmp, live)
+            snapshot = Snapshot(version, live.name, finished.name, tuple(live_ids),
+                                time.time())
+            _write_pointer(folder, snapshot)
+            return PublishedSnapshot(snapshot, live.stat().st_size,
+                                     finished.stat().st_size, written,
+                                     time.perf_counter() - started)
+        except OSError as exc:
+            raise StoreError(f"cannot publish a snapshot in {folder}: "
+                             f"{exc.strerror or exc}") from None
+
+    @contextmanager
+    def _read_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            yield cur
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def _snapshot_part(self, folder: Path, *, live: bool) -> tuple[Path, int, list[str], str]:
+        """Copy the live part (or the finished part) into a new file ``folder/.tmp-*``.
+
+        Returns:
+            (the file, the data version, the live race ids, the finished races' digest), all
+            as of the one transaction that copied the rows.
+        """
+        tmp = folder / f".tmp-{uuid.uuid4().hex}.duckdb"
+        alias = f"pw_snapshot_{uuid.uuid4().hex[:12]}"
+        cur = self._con.cursor()
+        try:
+            cur.execute(f"ATTACH {_sql_text(str(tmp))} AS {alias} "
+                        f"(BLOCK_SIZE {SNAPSHOT_BLOCK_BYTES})")
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                live_ids, finished_ids, key = _snapshot_sets(cur)
+                version = _version_of(cur)
+                ids = live_ids if live else finished_ids
+                for table in _PER_RACE_TABLES:
+                    cur.execute(f"CREATE TABLE {alias}.{table.name} AS SELECT * FROM "
+                                f"main.{table.name} WHERE list_contains(?, race_id)", [ids])
+                if live:
+                    # The tracker's JSON is the writer's own (to resume after a restart).
+                    cur.execute(f"CREATE TABLE {alias}.live_state AS SELECT * REPLACE "
+                                "(NULL::VARCHAR AS tracker) FROM main.live_state")
+                    cur.execute(f"CREATE TABLE {alias}.ingest_log AS "
+                                "SELECT * FROM main.ingest_log")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.execute(f"DETACH {alias}")  # checkpoints and closes the file
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"cannot write a snapshot in {folder}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+            raise
+        finally:
+            cur.close()
+        return tmp, version, live_ids, key
+
+
     def events(self, race_id: str, *, kinds: tuple[str, ...] | None = None,
                until_s: float | None = None, classes: tuple[str, ...] | None = None,
                latest: int | None = None) -> pd.DataFrame:
@@ -645,3 +752,234 @@ class RaceStore:
 
 class LiveStateConflict(StoreError):
     """A live race was rewritten (backfill, import) since the writer loaded it."""
+
+
+# -- snapshots: one writer, many read-only replicas ------------------------------------------
+# A publisher (``python -m race monitor --publish DIR``, race.publish) writes the stored races
+# into DIR as two DuckDB files and a pointer naming them:
+#   finished-<key>.duckdb  every race not followed live; <key> is a digest of what they hold,
+#                          so the file is written once and only again when they change;
+#   live-<version>-<id>.duckdb  the races followed live in full, the ingest log and the live
+#                          states (without the tracker JSON): rewritten on every stored poll;
+#   CURRENT                JSON naming both files and the data version they hold.
+# Each file is written aside (.tmp-*) and renamed, then CURRENT is replaced by a rename, so a
+# reader sees the old snapshot or the new one, never half of one. Files stay in place after
+# CURRENT stops naming them until the publisher's grace period ends (race.publish).
+SNAPSHOT_POINTER = "CURRENT"
+READ_ONLY_MESSAGE = ("this is a read-only replica: it shows the races another process "
+                     "publishes ('python -m race monitor --publish DIR') and cannot change "
+                     "them; import, delete and follow races on the publisher's machine")
+# What the live part holds for every race (not per race): the log and the live states.
+_GLOBAL_TABLES = (INGEST_LOG, LIVE_STATE)
+# DuckDB's block size for snapshot files (its default, 256 KB, is the floor of every column
+# segment: an empty snapshot took 0.5 MB, a 1 h race 3 MB); benchmarks/publish_snapshot.py.
+SNAPSHOT_BLOCK_BYTES = 65536
+_PER_RACE_TABLES = tuple(t for t in RACE_TABLES if t not in _GLOBAL_TABLES)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What ``CURRENT`` names: the two files of one consistent snapshot.
+
+    Attributes:
+        version: the publisher's data version (``RaceStore.data_version``) they hold.
+        live, finished: file names in the snapshot folder.
+        live_races: ids of the races followed live (in the live file).
+        published_unix: when the pointer was written (s since the epoch, UTC).
+    """
+
+    version: int
+    live: str
+    finished: str
+    live_races: tuple[str, ...]
+    published_unix: float
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "live_races": list(self.live_races)}
+
+
+@dataclass(frozen=True)
+class PublishedSnapshot:
+    """One ``publish_snapshot`` call: the snapshot, its sizes and how long it took."""
+
+    snapshot: Snapshot
+    live_bytes: int
+    finished_bytes: int
+    finished_written: bool
+    seconds: float
+
+
+def _sql_text(text: str) -> str:
+    """A string literal for a statement that takes no parameters (ATTACH's path)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_snapshot(folder: str | Path) -> Snapshot | None:
+    """The snapshot ``folder/CURRENT`` names, or None when nothing was published yet.
+
+    Raises:
+        StoreError: the pointer cannot be read or is not one.
+    """
+    pointer = Path(folder) / SNAPSHOT_POINTER
+    try:
+        text = pointer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read {pointer}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+        return Snapshot(int(data["version"]), str(data["live"]), str(data["finished"]),
+                        tuple(str(r) for r in data["live_races"]),
+                        float(data["published_unix"]))
+    except (ValueError, KeyError, TypeError):
+        raise StoreError(f"{pointer} is not a snapshot pointer (JSON with version, live, "
+                         "finished): is another program writing this folder?") from None
+
+
+def _write_pointer(folder: Path, snapshot: Snapshot) -> None:
+    tmp = folder / f".tmp-{uuid.uuid4().hex}-{SNAPSHOT_POINTER}"
+    tmp.write_text(json.dumps(snapshot.as_json()), encoding="utf-8")
+    os.replace(tmp, folder / SNAPSHOT_POINTER)
+
+
+def _snapshot_sets(cur: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str], str]:
+    """(live race ids, finished race ids, digest of what the finished races hold).
+
+    The digest moves when a finished race is imported again, backfilled or deleted (its
+    newest ingest id, its lap and event counts), when its models' outputs are replaced
+    (their count and newest ``updated_at``), and when a race stops being followed."""
+    live = [r[0] for r in cur.execute(
+        "SELECT race_id FROM live_state WHERE active ORDER BY race_id").fetchall()]
+    rows = cur.execute(
+        "SELECT r.race_id, r.imported_at, g.ingest_id, l.n, e.n, p.n, p.at, a.n, a.at "
+        "FROM races r "
+        "LEFT JOIN (SELECT race_id, max(ingest_id) AS ingest_id FROM ingest_log "
+        "  GROUP BY race_id) g USING (race_id) "
+        "LEFT JOIN (SELECT race_id, count(*) AS n FROM laps GROUP BY race_id) l "
+        "  USING (race_id) "
+        "LEFT JOIN (SELECT race_id, count(*) AS n FROM events GROUP BY race_id) e "
+        "  USING (race_id) "
+        "LEFT JOIN (SELECT race_id, count(*) AS n, max(updated_at) AS at FROM predictions "
+        "  GROUP BY race_id) p USING (race_id) "
+        "LEFT JOIN (SELECT race_id, count(*) AS n, max(updated_at) AS at FROM alerts "
+        "  GROUP BY race_id) a USING (race_id) "
+        "WHERE NOT list_contains(?, r.race_id) ORDER BY r.race_id", [live]).fetchall()
+    digest = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+    return live, [r[0] for r in rows], digest
+
+
+def _version_of(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute(
+        f"SELECT (SELECT coalesce(max(ingest_id), 0) FROM {INGEST_LOG.name}), "
+        "(SELECT coalesce(sum(revision), 0) FROM live_state)").fetchone()
+    return int(row[0]) * 2 ** 32 + int(row[1]) % 2 ** 32
+
+
+def _open_snapshot(folder: Path, snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views (one per table of the schema) read the two files
+    of ``snapshot``: the finished races' rows and the live races' rows together."""
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    try:
+        con.execute(f"ATTACH {_sql_text(str(folder / snapshot.live))} AS live_part "
+                    "(READ_ONLY)")
+        con.execute(f"ATTACH {_sql_text(str(folder / snapshot.finished))} AS finished_part "
+                    "(READ_ONLY)")
+        for table in _GLOBAL_TABLES:
+            con.execute(f"CREATE VIEW {table.name} AS SELECT * FROM live_part.{table.name}")
+        for table in _PER_RACE_TABLES:
+            # BY NAME: a finished file kept from an older schema lacks the newer columns.
+            con.execute(f"CREATE VIEW {table.name} AS SELECT * FROM finished_part.{table.name}"
+                        f" UNION ALL BY NAME SELECT * FROM live_part.{table.name}")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"cannot open the snapshot {snapshot.live} + {snapshot.finished} in "
+                         f"{folder}: {str(exc).splitlines()[0]}") from None
+    return con
+
+
+class ReplicaStore(RaceStore):
+    """The newest snapshot of a folder a publisher writes, read-only (a replica's store).
+
+    Every read method of ``RaceStore`` works; writes raise ``StoreError`` with
+    ``READ_ONLY_MESSAGE``. ``data_version`` is the snapshot's, and the first call that finds
+    a newer ``CURRENT`` (checked at most every ``check_every_s``) switches to it: reads
+    already running finish on the snapshot they started on (a replaced snapshot stays open
+    for ``KEEP_OPEN_S``, the last ``KEEP_OPEN`` of them at most).
+
+    Args:
+        folder: the publisher's snapshot folder.
+        check_every_s: how often ``CURRENT`` is looked at (s).
+
+    Raises:
+        StoreError: the folder holds no snapshot yet, or its files cannot be opened.
+    """
+
+    # Replaced snapshots stay open this long for reads still running on them (a 24 h race's
+    # laps load in well under a second), at most this many (a replay publishes every second).
+    KEEP_OPEN_S = 30.0
+    KEEP_OPEN = 16
+
+    def __init__(self, folder: str | Path, *, check_every_s: float = 0.5) -> None:
+        self.path = str(folder)
+        self.folder = Path(folder)
+        self.check_every_s = check_every_s
+        self._write_lock = threading.Lock()
+        self._writer = None
+        self._swap_lock = threading.Lock()
+        self._retired: deque[tuple[float, duckdb.DuckDBPyConnection]] = deque()
+        snapshot = read_snapshot(self.folder)
+        if snapshot is None:
+            raise StoreError(
+                f"no snapshot in {self.folder} yet: start the publisher ('python -m race "
+                f"monitor --publish {self.folder}'), wait for its first line, then reload")
+        self._con = _open_snapshot(self.folder, snapshot)
+        self.snapshot = snapshot
+        self._checked = time.monotonic()
+
+    def refresh(self) -> bool:
+        """Switch to a newer snapshot if ``CURRENT`` names one; True when switched.
+
+        A snapshot whose files cannot be opened (not all synced yet) is skipped: the current
+        one stays, and the next check tries again."""
+        now = time.monotonic()
+        if now - self._checked < self.check_every_s:
+            return False
+        with self._swap_lock:
+            if now - self._checked < self.check_every_s:
+                return False
+            self._checked = now
+            try:
+                found = read_snapshot(self.folder)
+                if found is None or found == self.snapshot:
+                    return False
+                con = _open_snapshot(self.folder, found)
+            except StoreError as exc:
+                log.warning("replica keeps snapshot %s: %s", self.snapshot.version, exc)
+                return False
+            self._retired.append((now, self._con))
+            self._con, self.snapshot = con, found
+            while self._retired and (len(self._retired) > self.KEEP_OPEN
+                                     or now - self._retired[0][0] > self.KEEP_OPEN_S):
+                self._retired.popleft()[1].close()
+            return True
+
+    def data_version(self) -> int:
+        """The data version of the newest snapshot (switching to it when it is new)."""
+        self.refresh()
+        return self.snapshot.version
+
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
+        raise StoreError(READ_ONLY_MESSAGE)
+
+    def log_ingest(self, **_: object) -> int:  # type: ignore[override]
+        raise StoreError(READ_ONLY_MESSAGE)
+
+    def publish_snapshot(self, folder: str | Path) -> PublishedSnapshot:
+        raise StoreError(READ_ONLY_MESSAGE)
+
+    def close(self) -> None:
+        with self._swap_lock:
+            while self._retired:
+                self._retired.popleft()[1].close()
+            self._con.close()

@@ -39,9 +39,10 @@ def _refused(exc: FetchError) -> None:
                  "(or the portal URL) and try again.", icon=":material/cloud_off:")
 
 
-def download_past_races(store: RaceStore, db_path: str) -> None:
+def download_past_races(store: RaceStore, db_path: str, *, read_only: bool = False) -> None:
     """List a season's races on the official results portal, then download and import the
-    chosen ones, with a progress bar."""
+    chosen ones, with a progress bar (``read_only``: a replica; the buttons are disabled,
+    the publisher fetches)."""
     st.markdown("**Download past races** — from the official results portals (IMSA *Time "
                 "Cards*, WEC *Analysis*); results and weather files come along. About one "
                 "request a second: listing a season takes a minute.")
@@ -58,7 +59,7 @@ def download_past_races(store: RaceStore, db_path: str) -> None:
     with st.expander("Portal address"):
         base_url = st.text_input("Results folder URL", value=PORTALS[series],
                                  key=f"pw_portal_url_{series}")
-    if st.button("List races", key="pw_portal_list"):
+    if st.button("List races", key="pw_portal_list", disabled=read_only):
         bar = st.progress(0.0, text="listing the season")
         try:
             races = list_season(series, int(season), fetcher=portal_fetcher(),
@@ -82,7 +83,7 @@ def download_past_races(store: RaceStore, db_path: str) -> None:
                                 default=list(labels), format_func=labels.get,
                                 key="pw_portal_chosen")
         if st.button("Download and import", type="primary", key="pw_portal_go",
-                     disabled=not chosen):
+                     disabled=read_only or not chosen):
             bar = st.progress(0.0, text="starting")
             try:
                 outcomes = download_and_import(

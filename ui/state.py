@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from race.settings import Settings
-from race.store import RaceStore
+from race.store import READ_ONLY_MESSAGE, RaceStore, ReplicaStore
 
 if TYPE_CHECKING:
     from race.monitor import RaceMonitor
@@ -16,18 +16,32 @@ if TYPE_CHECKING:
 SELECTION_KEY = "pw_selection"
 
 
+REPLICA_NOTE = READ_ONLY_MESSAGE[0].upper() + READ_ONLY_MESSAGE[1:] + "."
+
+
 @st.cache_resource(show_spinner=False)
 def get_store(path: str) -> RaceStore:
-    """One read-write ``RaceStore`` per database file and server process.
+    """One ``RaceStore`` per database file and server process: read-write, or, for the
+    snapshot folder of a replica (``$RACE_READ_FROM``), the newest snapshot read-only.
 
     Raises:
-        StoreError: the file is held by another process (DuckDB allows one writer).
+        StoreError: the file is held by another process (DuckDB allows one writer), or the
+            folder holds no snapshot yet.
     """
+    read_from = settings().read_from
+    if read_from is not None and path == str(read_from):
+        return ReplicaStore(path)
     return RaceStore(path)
 
 
 def settings() -> Settings:
     return Settings.from_env()
+
+
+def is_replica() -> bool:
+    """True in a read-only replica (``$RACE_READ_FROM``): no monitor, no training, no
+    writes; the Data page's buttons are disabled and say why (``REPLICA_NOTE``)."""
+    return settings().read_from is not None
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,6 +50,8 @@ def get_live_monitor(path: str) -> RaceMonitor | None:
     None when ``$RACE_MONITOR=off``. Its jobs never touch Streamlit."""
     from race.monitor import get_monitor, monitor_enabled
 
+    if is_replica():  # the publisher follows the races; a replica only reads them
+        return None
     return get_monitor(get_store(path)) if monitor_enabled() else None
 
 

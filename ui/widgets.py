@@ -14,13 +14,17 @@ from race.errors import NotFoundError, ParseError, RaceDataError, StoreError
 from race.present.presentation import table_css
 from race.present.tables import MISSING, table_view
 from ui.render_cache import content_key, memo_styler
-from ui.state import Selection
+from ui.state import Selection, is_replica
 
 log = logging.getLogger(__name__)
 
 
 def what_to_do(exc: RaceDataError) -> str:
     """The next step for the user after an error."""
+    if isinstance(exc, StoreError) and is_replica():
+        return ("This replica only reads the snapshots its publisher writes into "
+                "$RACE_READ_FROM: start the publisher there (`python -m race monitor "
+                "--publish DIR`) or make the change on its machine, then reload this page.")
     if isinstance(exc, StoreError):
         return ("Stop the other program that has the database open (another Pit Wall app or "
                 "`python -m race monitor`), or start the app with `RACE_DB=other.duckdb`, "

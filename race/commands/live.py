@@ -16,9 +16,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from race.cli import command, open_store, print_json
 from race.errors import RaceDataError, ValidationError
+
+if TYPE_CHECKING:
+    from race.publish import SnapshotPublisher
+    from race.store import RaceStore
 
 
 def _db(p: argparse.ArgumentParser) -> None:
@@ -53,6 +58,35 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _publish_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--publish", metavar="DIR",
+                   help="after every stored poll, publish a read-only snapshot of the races "
+                        "into DIR for replicas (RACE_READ_FROM=DIR streamlit run app.py)")
+    p.add_argument("--publish-every", default="1", metavar="S",
+                   help="with --publish: at most one snapshot per S seconds (default 1)")
+
+
+@contextmanager
+def _publishing(store: RaceStore, args: argparse.Namespace, *,
+                quiet: bool = False) -> Iterator[SnapshotPublisher | None]:
+    """With ``--publish DIR``: a snapshot now, one after every change while the command
+    runs (a thread), and a last one when it ends."""
+    if not getattr(args, "publish", None):
+        yield None
+        return
+    from race.publish import SnapshotPublisher, describe
+
+    every = _positive(args.publish_every, "--publish-every", minimum=0.01)
+    publisher = SnapshotPublisher(
+        store, args.publish, min_interval_s=every,
+        on_publish=None if quiet else lambda r: print(describe(r), flush=True))
+    publisher.start()  # StoreError (folder not writable): one error line, status 2
+    try:
+        yield publisher
+    finally:
+        publisher.stop()
+
+
 # -- live ----------------------------------------------------------------------------------
 def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, choices=["imsa", "wec"], type=str.lower,
@@ -71,6 +105,7 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-delay", default="5", metavar="S",
                    help="seconds between attempts (default 5)")
     p.add_argument("--timeout", default="10", metavar="S", help="request timeout (default 10)")
+    _publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
 
 
@@ -91,7 +126,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     fetcher = Fetcher(timeout_s=timeout, attempts=retries, retry_delay_s=delay,
                       min_interval_s=min(2.0, interval))
     polls = 0
-    with open_store(args) as store, _stop_on_sigterm():
+    with open_store(args) as store, _stop_on_sigterm(), \
+            _publishing(store, args, quiet=args.json):
         session = LiveSession(store, LiveConfig(source=args.source, url=args.url,
                                                 flag_url=args.flag_url, event=args.event),
                               fetcher=fetcher)
@@ -137,6 +173,7 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="race_id", metavar="RACE_ID",
                    help="race id the replay writes (default replay-<id>)")
     _db(p)
+    _publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
 
 
@@ -146,7 +183,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     speed = parse_speed(args.speed)
     started = time.perf_counter()
-    with open_store(args) as store, _stop_on_sigterm():
+    with open_store(args) as store, _stop_on_sigterm(), \
+            _publishing(store, args, quiet=args.json):
         replay = Replay(store, args.race, speed=speed, race_id=args.race_id)
         if not args.json:
             print(f"replaying {args.race} into {replay.race_id} at "
@@ -178,6 +216,7 @@ def _monitor_args(p: argparse.ArgumentParser) -> None:
                         "built-in WEC/IMSA calendar)")
     p.add_argument("--for", dest="run_for", metavar="S",
                    help="stop after this many seconds (default: until Ctrl-C)")
+    _publish_args(p)
     p.add_argument("--json", action="store_true", help="print status lines as JSON")
 
 
@@ -190,7 +229,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     calendar = Path(args.calendar) if args.calendar else None
     if calendar is not None:
         load_calendar(calendar)  # a bad file fails here, with its line
-    with open_store(args) as store, _stop_on_sigterm():
+    with open_store(args) as store, _stop_on_sigterm(), \
+            _publishing(store, args, quiet=args.json):
         monitor = RaceMonitor(store, calendar_path=calendar)
         monitor.start()
         deadline = None if run_for is None else time.monotonic() + run_for
