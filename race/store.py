@@ -928,6 +928,7 @@ class ReplicaStore(RaceStore):
         self._writer = None
         self._swap_lock = threading.Lock()
         self._retired: deque[tuple[float, duckdb.DuckDBPyConnection]] = deque()
+        self._writes, self._known_version = 0, None  # RaceStore.data_version's memo
         snapshot = read_snapshot(self.folder)
         if snapshot is None:
             raise StoreError(
@@ -959,6 +960,7 @@ class ReplicaStore(RaceStore):
                 return False
             self._retired.append((now, self._con))
             self._con, self.snapshot = con, found
+            self._known_version = None
             while self._retired and (len(self._retired) > self.KEEP_OPEN
                                      or now - self._retired[0][0] > self.KEEP_OPEN_S):
                 self._retired.popleft()[1].close()
@@ -967,6 +969,12 @@ class ReplicaStore(RaceStore):
     def data_version(self) -> int:
         """The data version of the newest snapshot (switching to it when it is new)."""
         self.refresh()
+        return self.snapshot.version
+
+    @property
+    def write_count(self) -> int:
+        """A replica never writes: what it reads changes only with the snapshot (model
+        outputs included, the publisher copies them)."""
         return self.snapshot.version
 
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
