@@ -172,9 +172,26 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
                    help="1 to 1000 times real time, or 'max' (default 1)")
     p.add_argument("--as", dest="race_id", metavar="RACE_ID",
                    help="race id the replay writes (default replay-<id>)")
+    p.add_argument("--from", dest="from_time", metavar="H:MM:SS",
+                   help="start at this race time: everything before it is stored at once, "
+                        "then the replay plays on at --speed (default: the start)")
     _db(p)
     _publish_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+
+
+def _race_time_s(text: str) -> float:
+    """``--from``: H:MM:SS, M:SS or seconds, as a race time (s)."""
+    from race.timefmt import TimeFormatError, parse_time_s
+
+    try:
+        seconds = parse_time_s(text)
+    except TimeFormatError:
+        seconds = None
+    if seconds is None or seconds < 0:
+        raise RaceDataError(f"--from {text!r}: not a race time (H:MM:SS, M:SS or seconds, "
+                            "e.g. --from 20:00:00)")
+    return seconds
 
 
 @command("replay", "play a stored race or a recording through the live path", _replay_args)
@@ -186,6 +203,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with open_store(args) as store, _stop_on_sigterm(), \
             _publishing(store, args, quiet=args.json):
         replay = Replay(store, args.race, speed=speed, race_id=args.race_id)
+        if args.from_time:
+            replay.seek(_race_time_s(args.from_time))
         if not args.json:
             print(f"replaying {args.race} into {replay.race_id} at "
                   f"{'max' if math.isinf(speed) else f'{speed:g}×'} speed "
