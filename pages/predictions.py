@@ -59,14 +59,15 @@ def predictions_panel() -> None:
     with guard():
         choice = model_for_race(store, race_id, models_dir, background=monitor is not None)
         finish = queries.race_finish_s(store, race_id)
-        overview = queries.prediction_overview(store, race_id, finish)
+        overview = queries.prediction_overview(store, race_id, finish, as_of_s=sel.as_of_s)
         waiting = choice.label == BASELINE and not choice.reason  # background training
         stale = overview.history.empty or overview.model != choice.label
         if not choice.live and not waiting and stale and store.max_lap_number(race_id) > 0:
             with st.spinner("Replaying the race lap by lap with the model…"):
                 update_race_models(store, race_id, models_dir=models_dir, force=True,
                                    auto_train=False)
-            overview = queries.prediction_overview(store, race_id, finish)
+            overview = queries.prediction_overview(store, race_id, finish,
+                                                   as_of_s=sel.as_of_s)
 
         if waiting:
             st.markdown(f"**Model:** {status_line(choice.training)}")
@@ -106,7 +107,7 @@ def predictions_panel() -> None:
             table = with_band_text(table, "Low 80 %", next_laps["lower80_s"])
             table = with_band_text(table, "High 80 %", next_laps["upper80_s"])
             styled_table(table, ["No.", "Class", "Lap", "Predicted", "Low 80 %", "High 80 %",
-                                 "Next 5", "EWMA"], focus=sel.focus,
+                                 "Next 5", "EWMA"], focus=sel.focus, followed=sel.followed,
                          time_columns=("Predicted", "Next 5", "EWMA"), key="pw-next-laps")
         options = views.car_options(cars, sel.classes or None)
         if options:

@@ -41,9 +41,12 @@ def get_live_monitor(path: str) -> RaceMonitor | None:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the sidebar selected: database, race, classes shown, focus car.
+    """What the sidebar selected: database, race, classes shown, focus car, followed cars,
+    TV delay, and the moment every view shows.
 
-    ``classes`` empty means every class.
+    ``classes`` empty means every class. ``as_of_s`` (race time, s): now − ``delay_s``
+    (``race.present.timeline``), None = the latest data; ``now_s``: the race's "now" when the
+    run started (a page's replay moment composes with the delay: ``ui.moment``).
     """
 
     db_path: str
@@ -51,6 +54,18 @@ class Selection:
     classes: tuple[str, ...] = field(default_factory=tuple)
     focus: str | None = None
     version: int = 0
+    followed: tuple[str, ...] = field(default_factory=tuple)
+    delay_s: int = 0
+    now_s: float = 0.0
+    as_of_s: float | None = None
+
+    def at(self, replay_t_s: float | None = None) -> float | None:
+        """The moment to show: a page's replay moment (None: now) minus the delay."""
+        from race.present.timeline import as_of_s
+
+        if replay_t_s is None:
+            return self.as_of_s
+        return as_of_s(self.now_s, self.delay_s, replay_t_s)
 
     @property
     def store(self) -> RaceStore:
