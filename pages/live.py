@@ -36,7 +36,8 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
                      "" if clock.remaining_s is None else
                      f"remaining {clock_text(clock.remaining_s)}")
         st.html(flag_banner_html(flag, inferred=not bool(race.get("has_flags")),
-                                 clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"))
+                                 clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"
+                                 + (f"  · TV delay {delay_s} s" if delay_s else "")))
         # "!" on cars with an incident / slow-stop alert in the last 10 minutes.
         alerted = queries.fresh_alert_numbers(get_store(path), race_id, at_s)
         if board.empty:

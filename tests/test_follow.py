@@ -135,7 +135,7 @@ def test_shared_link_fills_the_sidebar_and_the_live_page(
     assert FOLLOWED_ROW_BACKGROUND.replace(" ", "") in \
         at.dataframe[0].proto.arrow_data.styler.styles.replace(" ", "")
     banner = " ".join(h.value for h in at.html)
-    assert "elapsed" in banner
+    assert "elapsed" in banner and "TV delay 60 s" in banner
     # the address keeps the view (and the Live page's own ?layout=compact)
     assert query(at) == {"race": race_id, "classes": "GTD", "focus": "30",
                          "follow": "37,30,9", "delay": "60", "layout": "compact"}
