@@ -12,7 +12,7 @@ import streamlit as st
 from race.models.live_models import update_race_models
 from race.present import queries, timeline, views
 from race.present.presentation import clock_text
-from ui import charts, data, model_charts
+from ui import charts, data, model_charts, moment
 from ui.state import get_store, selection
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
@@ -23,14 +23,17 @@ cars = data.table(sel.db_path, race_id, sel.version, "cars")
 labels = views.car_labels(cars)
 
 
-def as_of(alerts: pd.DataFrame) -> pd.DataFrame:
-    """The alerts raised by the moment shown (the sidebar's TV delay)."""
-    return timeline.laps_until(alerts, sel.as_of_s)
-
-
 @st.fragment(run_every="10s")
 def anomalies_panel() -> None:
     with guard():
+        # As of now − the sidebar's TV delay, worked out on every refresh (a live race's
+        # "now" moves).
+        as_of_s = moment.as_of_s(sel.db_path, race_id, data.data_version(sel.db_path),
+                                 sel.delay_s)
+
+        def as_of(alerts: pd.DataFrame) -> pd.DataFrame:
+            return timeline.laps_until(alerts, as_of_s)
+
         store = get_store(sel.db_path)
         alerts = as_of(filter_classes(queries.alert_feed(store, race_id), sel.classes))
         live = queries.race_live(store, race_id)
@@ -43,7 +46,7 @@ def anomalies_panel() -> None:
                 update_race_models(store, race_id, force=True, auto_train=False)
             alerts = as_of(filter_classes(queries.alert_feed(store, race_id), sel.classes))
         finish = data.race_finish_s(sel.db_path, race_id, sel.version)
-        if finish is not None and (sel.as_of_s is None or sel.as_of_s >= finish):
+        if finish is not None and (as_of_s is None or as_of_s >= finish):
             st.info(f"Race finished at {clock_text(finish)} (chequered flag): the feed is "
                     "final.", icon=":material/sports_score:")
         st.markdown("**Alert feed** — newest first")
@@ -76,9 +79,9 @@ def anomalies_panel() -> None:
         if numbers:
             history = data.lap_history(sel.db_path, race_id, sel.version)
             chosen = timeline.laps_until(history[history["number"].isin(numbers)],
-                                         sel.as_of_s)
+                                         as_of_s)
             periods = timeline.periods_until(
-                data.table(sel.db_path, race_id, sel.version, "flag_periods"), sel.as_of_s)
+                data.table(sel.db_path, race_id, sel.version, "flag_periods"), as_of_s)
             y_range = views.lap_time_range(chosen)
             fig = charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
                                          y_range=y_range, followed=sel.followed)

@@ -144,3 +144,22 @@ def test_04_link_to_another_page(page: Page, server: str,  # noqa: F811
     expect(sidebar_widget(page, "stNumberInput", "TV delay").locator("input")
            ).to_have_value("30")
     assert params(page)["follow"] == follow and urlsplit(page.url).path == "/laps"
+    # moving to another page keeps the view in the address
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Strategy", exact=True).click()
+    settle(page)
+    no_exception(page)
+    assert urlsplit(page.url).path == "/strategy"
+    assert params(page)["follow"] == follow and params(page)["delay"] == "30"
+
+
+def test_05_bad_link_is_a_warning_not_a_traceback(page: Page, server: str,  # noqa: F811
+                                                   sample: dict[str, object]) -> None:
+    page.goto(f"{server}/?race=no-such-race&focus=[x](http://example.invalid)&delay=soon")
+    settle(page)
+    no_exception(page)
+    warnings = page.locator('[data-testid="stAlertContentWarning"]')
+    expect(warnings.filter(has_text="Link parameter race")).to_have_count(1)
+    expect(warnings.filter(has_text="Link parameter delay")).to_have_count(1)
+    expect(warnings.filter(has_text="Link parameter focus")).to_contain_text("[x](http")
+    expect(page.locator(".pw-class").first).to_be_visible()  # the default race instead
+    assert params(page)["race"] == sample["race_id"]

@@ -32,8 +32,12 @@ def incoming() -> SharedView | None:
     return view
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~<>$"})
+
+
 def warn(line: str) -> None:
-    st.warning(line, icon=":material/link_off:")
+    """A warning about the address; its values are shown as typed, never as Markdown."""
+    st.warning(line.translate(_MARKDOWN), icon=":material/link_off:")
 
 
 def write(view: SharedView) -> None:

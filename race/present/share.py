@@ -42,6 +42,11 @@ def _one(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A parameter's value for a message: quoted, cut when long (the address is untrusted)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def _items(text: str) -> tuple[str, ...]:
     """``"LMP2, GTD,,LMP2"`` → ``("LMP2", "GTD")`` (order kept, blanks and repeats dropped)."""
     return tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
@@ -64,8 +69,8 @@ def parse_query(params: Mapping[str, object]) -> tuple[SharedView, list[str]]:
         if seconds == seconds and 0 <= seconds <= MAX_DELAY_S:  # not NaN, in range
             delay = round(seconds)
         else:
-            warnings.append(f"Link parameter delay={text!r} ignored: the TV delay is a number "
-                            f"of seconds from 0 to {MAX_DELAY_S}.")
+            warnings.append(f"Link parameter delay={_shown(text)} ignored: the TV delay is "
+                            f"a number of seconds from 0 to {MAX_DELAY_S}.")
     view = SharedView(race=_one(params.get("race")) or None,
                       classes=_items(_one(params.get("classes"))),
                       focus=_one(params.get("focus")) or None,
@@ -84,26 +89,26 @@ def check_view(view: SharedView, *, races: Iterable[str] | None = None,
     """
     warnings: list[str] = []
     if races is not None and view.race is not None and view.race not in set(races):
-        warnings.append(f"Link parameter race={view.race!r} ignored: no such race is stored "
+        warnings.append(f"Link parameter race={_shown(view.race)} ignored: no such race is stored "
                         "(import it on the Data page).")
         view = replace(view, race=None)
     if classes is not None and view.classes:
         known = set(classes)
         bad = [c for c in view.classes if c not in known]
         if bad:
-            warnings.append(f"Link parameter classes: {', '.join(bad)} not in this race, "
-                            "ignored.")
+            warnings.append(f"Link parameter classes: {_shown(', '.join(bad))} not in this "
+                            "race, ignored.")
             view = replace(view, classes=tuple(c for c in view.classes if c in known))
     if cars is not None:
         known = set(cars)
         if view.focus is not None and view.focus not in known:
-            warnings.append(f"Link parameter focus={view.focus!r} ignored: no car "
-                            f"#{view.focus} in this race.")
+            warnings.append(f"Link parameter focus={_shown(view.focus)} ignored: no such car "
+                            "in this race.")
             view = replace(view, focus=None)
         bad = [n for n in view.follow if n not in known]
         if bad:
-            warnings.append(f"Link parameter follow: no car {', '.join('#' + n for n in bad)} "
-                            "in this race, ignored.")
+            warnings.append(f"Link parameter follow: no car "
+                            f"{_shown(', '.join('#' + n for n in bad))} in this race, ignored.")
             view = replace(view, follow=tuple(n for n in view.follow if n in known))
     return view, warnings
 
