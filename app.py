@@ -19,7 +19,7 @@ from race.present import timeline, views
 from race.present.presentation import clock_text, sort_classes
 from race.present.share import SharedView, check_view
 from ui import data, moment, share
-from ui.state import SELECTION_KEY, Selection, get_live_monitor, get_store, settings
+from ui.state import DEEP_LINK_KEY, SELECTION_KEY, Selection, get_live_monitor, get_store, settings
 from ui.widgets import background_video, guard, what_to_do
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,10 @@ def sync_delay(path: str, race_id: str, version: int) -> None:
     last = moment.last_crossing_s(path, race_id, version, number)
     delay = timeline.sync_delay_s(now, last)
     st.session_state["pw_delay"] = delay
-    st.session_state["pw_sync_note"] = (
+    st.session_state["pw_sync_note"] = (delay, (
         f"#{number} has no crossing yet: delay 0 s." if last is None else
         f"Delay {delay} s: #{number} crossed the line at {clock_text(last)}"
-        + (" (clamped to 0–180 s)." if delay in (0, timeline.MAX_DELAY_S) else "."))
+        + (" (clamped to 0–180 s)." if delay in (0, timeline.MAX_DELAY_S) else ".")))
 
 
 def pick_delay(path: str, race_id: str, version: int, focus: str | None,
@@ -143,8 +143,9 @@ def pick_delay(path: str, race_id: str, version: int, focus: str | None,
                       on_click=sync_delay, args=(path, race_id, version), width="stretch",
                       help="Tap when the broadcast shows the car crossing the line: the "
                            "delay becomes now − its last stored crossing (0–180 s).")
-        note = st.session_state.pop("pw_sync_note", None)
-        if note:
+        # What the last sync did, until the delay is changed by hand.
+        synced, note = st.session_state.get("pw_sync_note") or (None, "")
+        if synced == delay:
             st.caption(note)
     now = moment.now_s(path, race_id, version)
     as_of = timeline.as_of_s(now, delay)
@@ -240,6 +241,9 @@ def main() -> None:
         return
     nav = st.navigation([st.Page(p, title=t, icon=i, default=(t == "Live"))
                          for p, t, i in PAGES])
+    deep_link = st.session_state.pop(DEEP_LINK_KEY, None)
+    if deep_link in {p for p, _, _ in PAGES}:  # a shared link opened on a fresh server
+        st.switch_page(deep_link, query_params=st.query_params.to_dict())
     race_id, classes, focus, followed = None, (), None, ()
     delay, now, as_of = 0, 0.0, None
     with st.sidebar:

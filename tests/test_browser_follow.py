@@ -64,6 +64,17 @@ def sidebar_widget(pg: Page, kind: str, label: str):
         f'[data-testid="{kind}"]').filter(has_text=label)
 
 
+def test_00_link_to_a_page_on_a_fresh_server_opens_that_page(page: Page,
+                                                              server: str) -> None:  # noqa: F811
+    # Streamlit serves the first /laps of a fresh server in its pages-folder mode: the page
+    # goes through app.py (the frame) and comes back with its query string.
+    page.goto(f"{server}/laps?layout=compact")
+    settle(page)
+    no_exception(page)
+    expect(page.get_by_role("heading", name="Laps").first).to_be_visible(timeout=30_000)
+    assert urlsplit(page.url).path == "/laps" and params(page) == {"layout": "compact"}
+
+
 def test_01_shared_link_opens_the_view(page: Page, server: str,  # noqa: F811
                                        sample: dict[str, object]) -> None:
     page.goto(server)

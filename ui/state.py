@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from race.monitor import RaceMonitor
 
 SELECTION_KEY = "pw_selection"
+DEEP_LINK_KEY = "pw_deep_link"
 
 
 @st.cache_resource(show_spinner=False)
@@ -82,5 +85,21 @@ def selection() -> Selection:
     found = st.session_state.get(SELECTION_KEY)
     if isinstance(found, Selection):
         return found
-    st.switch_page("app.py")
+    # A shared link (/laps?race=…&follow=…) keeps its page and its view: app.py switches to
+    # the page once the frame is up (``DEEP_LINK_KEY``), the query string travels along.
+    page = _calling_page(sys._getframe(1).f_globals.get("__file__"))
+    if page is not None:
+        st.session_state[DEEP_LINK_KEY] = page
+    st.switch_page("app.py", query_params=st.query_params.to_dict())
     raise AssertionError("unreachable: st.switch_page stops the script")
+
+
+def _calling_page(file: object) -> str | None:
+    """``pages/laps.py`` for the page script that called, None for anything else."""
+    if not isinstance(file, str):
+        return None
+    path = Path(file).resolve()
+    root = Path(__file__).resolve().parent.parent
+    if path.parent != root / "pages" or path.suffix != ".py":
+        return None
+    return f"pages/{path.name}"
