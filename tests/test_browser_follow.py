@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from race.present.presentation import clock_text
 from race.sample import load_sample_race
 from race.store import RaceStore
 from tests.test_browser import (  # noqa: F401  (the server fixture)
@@ -50,9 +51,10 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with RaceStore(tmp / "race.duckdb") as store:
         result = load_sample_race(store, folder=tmp)
         cars = store.table("cars", result.race_id)
+        end_s = float(store.table("laps", result.race_id, ["elapsed_s"])["elapsed_s"].max())
     by_class = {c: sorted(g["number"], key=lambda n: (int(n), n))
                 for c, g in cars.groupby("class")}
-    return {"race_id": result.race_id, "by_class": by_class}
+    return {"race_id": result.race_id, "by_class": by_class, "end_s": end_s}
 
 
 def params(pg: Page) -> dict[str, str]:
@@ -111,7 +113,10 @@ def test_01_shared_link_opens_the_view(page: Page, server: str,  # noqa: F811
     expect(chips).to_have_count(len(classes))
     assert {chips.nth(i).get_attribute("data-class") for i in range(len(classes))} == \
         set(classes)
-    expect(page.locator(".pw-flag")).to_contain_text("TV delay 60 s")
+    # the banner's race clock is the latest crossing − 60 s
+    banner = page.locator(".pw-flag")
+    expect(banner).to_contain_text("TV delay 60 s")
+    expect(banner).to_contain_text(f"elapsed {clock_text(sample['end_s'] - 60)}")
     assert params(page) == link
     shot(page, "follow-01-live-1400")
     page.set_viewport_size({"width": 390, "height": 844})
