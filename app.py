@@ -1,8 +1,9 @@
 """Pit Wall: the Streamlit frame. Page config, the shared sidebar, navigation over pages/.
 
-Sidebar: race picker (series → event → session), class filter, focus car, "Load sample data",
-live-monitor status, background-video toggle. Selections reach the pages through
-``st.session_state`` (``ui.state.selection()``). Run with ``streamlit run app.py``.
+Sidebar: race picker (series → event → session), class filter, focus car, followed cars, TV
+delay (with a sync button), "Load sample data", live-monitor status, background-video toggle.
+Selections reach the pages through ``st.session_state`` (``ui.state.selection()``) and the page
+address (``ui.share``: a pasted link opens the same view). Run with ``streamlit run app.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import streamlit as st
 
 from race.errors import RaceDataError, StoreError
 from race.monitor import problem_lines, sidebar_lines
-from race.present import views
+from race.present import timeline, views
 from race.present.presentation import clock_text, sort_classes
-from ui import data
+from race.present.share import SharedView, check_view
+from ui import data, moment, share
 from ui.state import (
+    DEEP_LINK_KEY,
     REPLICA_NOTE,
     SELECTION_KEY,
     Selection,
@@ -44,9 +47,16 @@ PAGES = [
 ]
 
 
-def pick_race(path: str, version: int) -> str | None:
-    """Series → event → session pickers; the newest import is the default."""
+def pick_race(path: str, version: int, link: SharedView | None = None) -> str | None:
+    """Series → event → session pickers; the newest import is the default, a link's
+    ``race`` when it names a stored race."""
     choices = data.race_choices(path, version)
+    if link is not None and link.race is not None:
+        checked, warnings = check_view(link, races=choices["race_id"])
+        for line in warnings:
+            share.warn(line)
+        if checked.race is not None and "pw_pending_race" not in st.session_state:
+            st.session_state["pw_pending_race"] = checked.race
     if choices.empty:
         st.info("No race yet: click **Load sample data** below, or import official timing "
                 "files on the **Data** page.")
@@ -68,16 +78,90 @@ def pick_race(path: str, version: int) -> str | None:
 
 
 def pick_classes_and_focus(path: str, race_id: str, version: int,
-                           ) -> tuple[tuple[str, ...], str | None]:
-    """Class filter (none picked = all classes) and the focus car highlighted everywhere."""
+                           link: SharedView | None = None,
+                           ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+    """Class filter (none picked = all classes), the focus car highlighted everywhere and the
+    followed cars (starred: bold with ★ everywhere, a toast when they pit …). A link's
+    classes, focus and stars go into the widgets' state first (what this race lacks is
+    named in a warning and left out)."""
     cars = data.table(path, race_id, version, "cars")
-    classes = st.multiselect("Classes", sort_classes(cars["class"]), key="pw_classes",
+    class_options = sort_classes(cars["class"])
+    car_options = views.car_options(cars)
+    if link is not None:
+        checked, warnings = check_view(link, classes=class_options, cars=car_options)
+        for line in warnings:
+            share.warn(line)
+        if checked.classes:
+            st.session_state["pw_classes"] = list(checked.classes)
+        if checked.focus is not None:
+            st.session_state["pw_focus"] = checked.focus
+        if checked.follow:
+            st.session_state["pw_follow"] = list(checked.follow)
+    stars = st.session_state.get("pw_follow") or []
+    if any(n not in car_options for n in stars):  # stars of another race
+        st.session_state["pw_follow"] = [n for n in stars if n in car_options]
+    classes = st.multiselect("Classes", class_options, key="pw_classes",
                              placeholder="All classes")
     labels = views.car_labels(cars)
-    focus = st.selectbox("Focus car", [None, *views.car_options(cars)], key="pw_focus",
+    focus = st.selectbox("Focus car", [None, *car_options], key="pw_focus",
                          format_func=lambda n: "none" if n is None else labels.get(n, n),
                          help="Highlighted in every table and chart.")
-    return tuple(classes), focus
+    followed = st.multiselect(
+        "Followed cars", car_options, key="pw_follow", format_func=lambda n: labels.get(n, n),
+        placeholder="Star cars to follow",
+        help="Bold with ★ in every table and chart; a toast on the Live page when one pits, "
+             "leaves the pits, changes class position, sets a class fastest lap or gets an "
+             "alert. Kept in the page address.")
+    return tuple(classes), focus, tuple(followed)
+
+
+def sync_delay(path: str, race_id: str, version: int) -> None:
+    """The Sync button: the delay that puts the chosen car's last crossing at "now"."""
+    number = st.session_state.get("pw_sync_car")
+    if number is None:
+        return
+    now = moment.now_s(path, race_id, version)
+    last = moment.last_crossing_s(path, race_id, version, number)
+    delay = timeline.sync_delay_s(now, last)
+    st.session_state["pw_delay"] = delay
+    st.session_state["pw_sync_note"] = (delay, (
+        f"#{number} has no crossing yet: delay 0 s." if last is None else
+        f"Delay {delay} s: #{number} crossed the line at {clock_text(last)}"
+        + (" (clamped to 0–180 s)." if delay in (0, timeline.MAX_DELAY_S) else ".")))
+
+
+def pick_delay(path: str, race_id: str, version: int, focus: str | None,
+               link: SharedView | None = None) -> tuple[int, float, float | None]:
+    """TV delay (0–180 s) and its sync: (delay, race time now, the moment the views show)."""
+    if link is not None and link.delay_s is not None:
+        st.session_state["pw_delay"] = link.delay_s
+    delay = int(st.number_input(
+        "TV delay (s)", min_value=0, max_value=timeline.MAX_DELAY_S, step=5, key="pw_delay",
+        help="Every view (board, banner, feed, toasts, charts, strategy, predictions) shows "
+             "the race as it was this many seconds ago, to match a delayed broadcast. Kept in "
+             "the page address."))
+    cars = data.table(path, race_id, version, "cars")
+    labels = views.car_labels(cars)
+    options = views.car_options(cars)
+    with st.expander("Sync with the TV", icon=":material/live_tv:"):
+        if options:
+            if st.session_state.get("pw_sync_car") not in options:
+                st.session_state["pw_sync_car"] = focus if focus in options else options[0]
+            st.selectbox("Car on TV", options, key="pw_sync_car",
+                         format_func=lambda n: labels.get(n, n))
+            st.button("Sync: this car is crossing the line on TV now", key="pw_sync",
+                      on_click=sync_delay, args=(path, race_id, version), width="stretch",
+                      help="Tap when the broadcast shows the car crossing the line: the "
+                           "delay becomes now − its last stored crossing (0–180 s).")
+        # What the last sync did, until the delay is changed by hand.
+        synced, note = st.session_state.get("pw_sync_note") or (None, "")
+        if synced == delay:
+            st.caption(note)
+    now = moment.now_s(path, race_id, version)
+    as_of = timeline.as_of_s(now, delay)
+    if as_of is not None:
+        st.caption(timeline.delay_caption(as_of, now))
+    return delay, now, as_of
 
 
 def load_sample_button(path: str) -> None:
@@ -191,15 +275,22 @@ def main() -> None:
         return
     nav = st.navigation([st.Page(p, title=t, icon=i, default=(t == "Live"))
                          for p, t, i in PAGES])
-    race_id, classes, focus = None, (), None
+    deep_link = st.session_state.pop(DEEP_LINK_KEY, None)
+    if deep_link in {p for p, _, _ in PAGES}:  # a shared link opened on a fresh server
+        st.switch_page(deep_link, query_params=st.query_params.to_dict())
+    race_id, classes, focus, followed = None, (), None, ()
+    delay, now, as_of = 0, 0.0, None
     with st.sidebar:
         flash = st.session_state.pop("pw_flash", None)
         if flash:
             st.success(flash)
         with guard():
-            race_id = pick_race(path, version)
+            link = share.incoming()
+            race_id = pick_race(path, version, link)
             if race_id is not None:
-                classes, focus = pick_classes_and_focus(path, race_id, version)
+                classes, focus, followed = pick_classes_and_focus(path, race_id, version, link)
+                delay, now, as_of = pick_delay(path, race_id, version, focus, link)
+            share.write(SharedView(race_id, classes, focus, followed, delay))
         load_sample_button(path)
         if is_replica():
             render_replica_status(path)
@@ -209,7 +300,8 @@ def main() -> None:
         show_video = st.toggle("Background video", value=True, key="pw_video",
                                disabled=not video.is_file(),
                                help=f"Plays {video} behind the dashboard when the file exists.")
-    st.session_state[SELECTION_KEY] = Selection(path, race_id, classes, focus, version)
+    st.session_state[SELECTION_KEY] = Selection(path, race_id, classes, focus, version,
+                                                followed, delay, now, as_of)
     background_video(video, show_video)
     with guard():
         nav.run()

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from race.models.live_models import update_race_models
-from race.present import queries, views
+from race.present import queries, timeline, views
 from race.present.presentation import clock_text
-from ui import charts, data, model_charts
+from ui import charts, data, model_charts, moment
 from ui.state import get_store, is_replica, selection
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
@@ -26,8 +26,16 @@ labels = views.car_labels(cars)
 @st.fragment(run_every="10s")
 def anomalies_panel() -> None:
     with guard():
+        # As of now − the sidebar's TV delay, worked out on every refresh (a live race's
+        # "now" moves).
+        as_of_s = moment.as_of_s(sel.db_path, race_id, data.data_version(sel.db_path),
+                                 sel.delay_s)
+
+        def as_of(alerts: pd.DataFrame) -> pd.DataFrame:
+            return timeline.laps_until(alerts, as_of_s)
+
         store = get_store(sel.db_path)
-        alerts = filter_classes(queries.alert_feed(store, race_id), sel.classes)
+        alerts = as_of(filter_classes(queries.alert_feed(store, race_id), sel.classes))
         live = queries.race_live(store, race_id)
         if alerts.empty and queries.prediction_overview(store, race_id).history.empty:
             if live:
@@ -41,9 +49,9 @@ def anomalies_panel() -> None:
                 return
             with st.spinner("Replaying the race lap by lap…"):
                 update_race_models(store, race_id, force=True, auto_train=False)
-            alerts = filter_classes(queries.alert_feed(store, race_id), sel.classes)
+            alerts = as_of(filter_classes(queries.alert_feed(store, race_id), sel.classes))
         finish = data.race_finish_s(sel.db_path, race_id, sel.version)
-        if finish is not None:
+        if finish is not None and (as_of_s is None or as_of_s >= finish):
             st.info(f"Race finished at {clock_text(finish)} (chequered flag): the feed is "
                     "final.", icon=":material/sports_score:")
         st.markdown("**Alert feed** — newest first")
@@ -59,7 +67,8 @@ def anomalies_panel() -> None:
                 "Reason": alerts["reason"], "number": alerts["number"].astype(str),
                 "class": alerts["class"]})
             styled_table(feed, ["Time", "No.", "Class", "Team", "Lap", "Kind", "Loss (s)",
-                                "Reason"], focus=sel.focus, clock_columns=("Time",),
+                                "Reason"], focus=sel.focus, followed=sel.followed,
+                         clock_columns=("Time",),
                          decimals={"Loss (s)": 1}, height=320, key="pw-alert-feed")
         options = views.car_options(cars, sel.classes or None)
         # Default: the focus car and the cars of the newest alerts in the newest alert's
@@ -74,11 +83,13 @@ def anomalies_panel() -> None:
                                  key=f"pw_anom_cars::{race_id}")
         if numbers:
             history = data.lap_history(sel.db_path, race_id, sel.version)
-            chosen = history[history["number"].isin(numbers)]
-            periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
+            chosen = timeline.laps_until(history[history["number"].isin(numbers)],
+                                         as_of_s)
+            periods = timeline.periods_until(
+                data.table(sel.db_path, race_id, sel.version, "flag_periods"), as_of_s)
             y_range = views.lap_time_range(chosen)
             fig = charts.lap_time_figure(chosen, periods, numbers, focus=sel.focus,
-                                         y_range=y_range)
+                                         y_range=y_range, followed=sel.followed)
             model_charts.add_alert_markers(fig, alerts, chosen, numbers=numbers,
                                            y_range=y_range)
             st.plotly_chart(fig, key="pw-anom-chart")

@@ -19,7 +19,8 @@ race_id = require_race(sel)
 with guard():
     cars = data.table(sel.db_path, race_id, sel.version, "cars")
     labels = views.car_labels(cars)
-    feed = data.events(sel.db_path, race_id, sel.version)
+    # As of the sidebar's TV delay (None: every stored event).
+    feed = filter_feed(data.events(sel.db_path, race_id, sel.version), until_s=sel.as_of_s)
     left, middle, right = st.columns(3)
     with left:
         classes = st.multiselect("Classes", sort_classes(cars["class"]),
@@ -38,7 +39,7 @@ with guard():
                     "get one when they are imported again (Data page).")
     else:
         st.caption(f"{len(shown):,} of {len(feed):,} events")
-        st.dataframe(feed_table(shown, labels)[FEED_COLUMNS], hide_index=True,
+        st.dataframe(feed_table(shown, labels, sel.followed)[FEED_COLUMNS], hide_index=True,
                      width="stretch", height=560, key="pw-feed-table")
     st.caption("Pit in: the in-lap crossing; pit out: the out-lap with PIT_TIME; class lead: "
                "most laps, then the earliest crossing, at each crossing of the class; fastest "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from race.present import views
+from race.present import timeline, views
 from ui import charts, data
 from ui.render_cache import memo_call
 from ui.state import selection
@@ -13,19 +13,24 @@ from ui.widgets import empty_state, filter_classes, require_race, styled_table
 sel = selection()
 st.subheader("Laps", anchor=False)
 race_id = require_race(sel)
-history = data.lap_history(sel.db_path, race_id, sel.version)
+# As of the sidebar's TV delay: the laps crossed by then, the periods begun by then.
+history = memo_call(timeline.laps_until, data.lap_history(sel.db_path, race_id, sel.version),
+                    sel.as_of_s)
 cars = data.table(sel.db_path, race_id, sel.version, "cars")
-periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
-board, _, _ = data.leaderboard(sel.db_path, race_id, sel.version, None)
+periods = timeline.periods_until(data.table(sel.db_path, race_id, sel.version, "flag_periods"),
+                                 sel.as_of_s)
+board, _, _ = data.leaderboard(sel.db_path, race_id, sel.version, sel.as_of_s)
+followed = sel.followed
 
 options = views.car_options(cars, sel.classes or None)
 if not options:
     empty_state("No car of the selected classes in this race: clear the class filter in the "
                 "sidebar.")
     st.stop()
-# Default: the top three of the first class shown, plus the focus car.
+# Default: the top three of the first class shown, plus the focus and followed cars.
 leaders = filter_classes(board, sel.classes)["number"].head(3).tolist()
-default = list(dict.fromkeys([*([sel.focus] if sel.focus in options else []), *leaders]))
+default = list(dict.fromkeys([*([sel.focus] if sel.focus in options else []),
+                              *[n for n in followed if n in options], *leaders]))
 labels = views.car_labels(cars)
 numbers = st.multiselect("Cars", options, default=default, key=f"pw_laps_cars::{race_id}",
                          format_func=lambda n: labels.get(n, n),
@@ -50,12 +55,14 @@ with trace_tab:
                         min(6, max(2, len(in_class))), key=f"pw_trace_top::{race_id}::{cls}",
                         disabled=len(in_class) <= 2)
         shown = list(dict.fromkeys([*in_class[:top],
-                                    *([sel.focus] if sel.focus in in_class else [])]))
+                                    *([sel.focus] if sel.focus in in_class else []),
+                                    *[n for n in followed if n in in_class]]))
         smooth = st.toggle("Smooth out pit stop cycles (median of 5 laps)", value=True,
                            key="pw_trace_smooth")
         trace = views.race_trace(history, cls, shown, smooth_laps=5 if smooth else 1)
         st.plotly_chart(charts.race_trace_figure(trace.laps, trace.order, focus=sel.focus,
-                                                 periods=periods, gap_max_s=trace.gap_max_s),
+                                                 periods=periods, gap_max_s=trace.gap_max_s,
+                                                 followed=followed),
                         key="pw-trace-chart")
         st.caption("The class's leading cars (and the focus car): time behind the class "
                    "leader at each lap. The leader runs along the top; a line falling away "
@@ -69,7 +76,8 @@ else:
     y_range = None if full_range else views.lap_time_range(chosen)
     with times:
         st.plotly_chart(memo_call(charts.lap_time_figure, chosen, periods, numbers,
-                                  focus=sel.focus, y_range=y_range), key="pw-lap-chart")
+                                  focus=sel.focus, y_range=y_range, followed=followed),
+                        key="pw-lap-chart")
         st.caption("Shaded: neutralised periods (yellow FCY, orange safety car, red flag). "
                    "▼ in-lap (pit entry), ★ driver change, | on the top edge: a lap slower "
                    "than the axis (out-laps, slow zones, repairs). The axis is set from the "
@@ -77,11 +85,11 @@ else:
     with positions:
         in_class = st.toggle("Position in class", value=True, key="pw_laps_in_class")
         st.plotly_chart(memo_call(charts.position_figure, chosen, numbers, focus=sel.focus,
-                                  in_class=in_class, periods=periods),
+                                  in_class=in_class, periods=periods, followed=followed),
                         key="pw-position-chart")
     with gaps:
         st.plotly_chart(memo_call(charts.gap_figure, chosen, numbers, focus=sel.focus,
-                                  periods=periods), key="pw-gap-chart")
+                                  periods=periods, followed=followed), key="pw-gap-chart")
         st.caption("Gap at each line crossing to the first car of the class to complete the "
                    "same lap.")
 
@@ -92,10 +100,10 @@ per_car, per_driver = st.tabs(["Per car", "Per driver"])
 with per_car:
     pace = memo_call(views.pace_by_car, laps_shown, cars)
     styled_table(pace, ["No.", "Class", "Team", "Best clean", "Median clean", "Clean laps",
-                        "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
-                 key="pw-pace-car")
+                        "Laps"], focus=sel.focus, followed=followed,
+                 time_columns=("Best clean", "Median clean"), key="pw-pace-car")
 with per_driver:
     pace = memo_call(views.pace_by_driver, laps_shown)
     styled_table(pace, ["No.", "Class", "Driver", "Best clean", "Median clean", "Clean laps",
-                        "Laps"], focus=sel.focus, time_columns=("Best clean", "Median clean"),
-                 key="pw-pace-driver")
+                        "Laps"], focus=sel.focus, followed=followed,
+                 time_columns=("Best clean", "Median clean"), key="pw-pace-driver")

@@ -10,18 +10,23 @@ import streamlit as st
 from race.present import views
 from race.present.model_views import mark_alerts
 from race.present.presentation import class_chips_html, clock_text, flag_banner_html
-from ui import data
+from ui import data, moment
+from ui.follow import toast_followed
 from ui.state import get_store, selection
 from ui.widgets import guard, require_race, styled_table
 
 
 @st.fragment(run_every="5s")
 def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...],
-               focus: str | None, by_class: bool, columns: tuple[str, ...]) -> None:
-    """Banner, clock and leaderboard as of ``t_s`` (None = latest data, followed live)."""
+               focus: str | None, by_class: bool, columns: tuple[str, ...],
+               followed: tuple[str, ...] = (), delay_s: int = 0) -> None:
+    """Banner, clock and leaderboard as of ``t_s`` − ``delay_s`` (``t_s`` None = now; no
+    delay either: the latest data, followed live); toasts for the followed cars."""
     started, started_cpu = time.perf_counter(), time.process_time()
     with guard():
         version = data.data_version(path)
+        # The TV delay moves with the race clock: the moment is worked out on every refresh.
+        t_s = moment.as_of_s(path, race_id, version, delay_s, t_s)
         # Cached per data version and inputs: a refresh with no new data reshapes nothing.
         board, flag, at_s, per_class = data.live_board(path, race_id, version, t_s, classes,
                                                        by_class)
@@ -31,7 +36,8 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
                      "" if clock.remaining_s is None else
                      f"remaining {clock_text(clock.remaining_s)}")
         st.html(flag_banner_html(flag, inferred=not bool(race.get("has_flags")),
-                                 clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"))
+                                 clock=f"elapsed {clock_text(clock.elapsed_s)}  {remaining}"
+                                 + (f"  · TV delay {delay_s} s" if delay_s else "")))
         # "!" on cars with an incident / slow-stop alert in the last 10 minutes.
         alerted = data.fresh_alert_numbers(path, race_id, at_s, get_store(path).write_count)
         if board.empty:
@@ -42,19 +48,23 @@ def live_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
             # One table (a Styler per class would cost ~20 ms each on every refresh): class
             # blocks fastest class first, or overall order; styled once per content.
             styled_table(mark_alerts(board if by_class else board.sort_values("Pos"), alerted),
-                         columns, focus=focus, pinned=("Pos", "No."), height="content",
-                         key="pw-board")
+                         columns, focus=focus, followed=followed, pinned=("Pos", "No."),
+                         height="content", key="pw-board")
+        toast_followed(path, race_id, version, followed, t_s)
     st.session_state["pw_live_ms"] = (time.perf_counter() - started) * 1000
     st.session_state["pw_live_cpu_ms"] = (time.process_time() - started_cpu) * 1000
 
 
 @st.fragment(run_every="5s")
-def feed_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...]) -> None:
-    """The latest 15 events as of ``t_s`` (HTML made once per data version)."""
+def feed_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...],
+               followed: tuple[str, ...] = (), delay_s: int = 0) -> None:
+    """The latest 15 events as of ``t_s`` − ``delay_s`` (HTML made once per data version)."""
     started = time.perf_counter()
     with guard():
         st.markdown("**Race feed**")
-        st.html(data.latest_events_html(path, race_id, data.data_version(path), t_s, classes))
+        version = data.data_version(path)
+        t_s = moment.as_of_s(path, race_id, version, delay_s, t_s)
+        st.html(data.latest_events_html(path, race_id, version, t_s, classes, followed))
     st.session_state["pw_feed_ms"] = (time.perf_counter() - started) * 1000
 
 
@@ -97,10 +107,10 @@ if end_s > 0:
 board_area, feed_area = st.columns([3, 1])
 with board_area:
     live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class,
-               tuple(views.leaderboard_columns(layout, sectors)))
+               tuple(views.leaderboard_columns(layout, sectors)), sel.followed, sel.delay_s)
 with feed_area:
-    feed_panel(sel.db_path, race_id, t_s, sel.classes)
+    feed_panel(sel.db_path, race_id, t_s, sel.classes, sel.followed, sel.delay_s)
 st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
            "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "
            "header to sort. ! before a number: an incident or slow-stop alert in the last "
-           "10 minutes (see Anomalies).")
+           "10 minutes (see Anomalies); ★: a followed car (sidebar).")

@@ -15,7 +15,7 @@ from race.models.live_models import BASELINE, model_for_race, update_race_models
 from race.models.training import get_trainer, status_line
 from race.present import queries, views
 from race.present.presentation import clock_text, lap_time_text
-from ui import data, model_charts
+from ui import data, model_charts, moment
 from ui.state import REPLICA_NOTE, get_live_monitor, get_store, is_replica, selection, settings
 from ui.widgets import empty_state, filter_classes, guard, require_race, styled_table
 
@@ -60,9 +60,13 @@ def with_band_text(frame: pd.DataFrame, column: str, values: pd.Series) -> pd.Da
 @st.fragment(run_every="10s")
 def predictions_panel() -> None:
     with guard():
+        # As of now − the sidebar's TV delay, worked out on every refresh (a live race's
+        # "now" moves).
+        as_of_s = moment.as_of_s(sel.db_path, race_id, data.data_version(sel.db_path),
+                                 sel.delay_s)
         choice = model_for_race(store, race_id, models_dir, background=monitor is not None)
         finish = queries.race_finish_s(store, race_id)
-        overview = queries.prediction_overview(store, race_id, finish)
+        overview = queries.prediction_overview(store, race_id, finish, as_of_s=as_of_s)
         waiting = choice.label == BASELINE and not choice.reason  # background training
         stale = overview.history.empty or overview.model != choice.label
         if (not replica and not choice.live and not waiting and stale
@@ -70,7 +74,8 @@ def predictions_panel() -> None:
             with st.spinner("Replaying the race lap by lap with the model…"):
                 update_race_models(store, race_id, models_dir=models_dir, force=True,
                                    auto_train=False)
-            overview = queries.prediction_overview(store, race_id, finish)
+            overview = queries.prediction_overview(store, race_id, finish,
+                                                   as_of_s=as_of_s)
 
         if waiting:
             st.markdown(f"**Model:** {status_line(choice.training)}")
@@ -114,7 +119,7 @@ def predictions_panel() -> None:
             table = with_band_text(table, "Low 80 %", next_laps["lower80_s"])
             table = with_band_text(table, "High 80 %", next_laps["upper80_s"])
             styled_table(table, ["No.", "Class", "Lap", "Predicted", "Low 80 %", "High 80 %",
-                                 "Next 5", "EWMA"], focus=sel.focus,
+                                 "Next 5", "EWMA"], focus=sel.focus, followed=sel.followed,
                          time_columns=("Predicted", "Next 5", "EWMA"), key="pw-next-laps")
         options = views.car_options(cars, sel.classes or None)
         if options:

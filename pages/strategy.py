@@ -29,13 +29,15 @@ cars = data.table(sel.db_path, race_id, sel.version, "cars")
 labels = views.car_labels(cars)
 
 end_s = data.race_end_s(sel.db_path, race_id, sel.version)
-t_s = None
+replay_t_s = None
 if st.toggle("Look at an earlier moment", key="pw_strategy_replay",
              help="The engine then sees only the laps completed by that race time."):
     minutes = list(range(1, max(2, math.ceil(end_s / 60) + 1)))
     picked = st.select_slider("Race time", options=minutes, value=minutes[-1],
                               format_func=lambda m: clock_text(m * 60), key="pw_strategy_t")
-    t_s = min(float(picked) * 60, end_s)
+    replay_t_s = min(float(picked) * 60, end_s)
+t_s = sel.at(replay_t_s)  # the moment minus the sidebar's TV delay (None: now)
+followed = sel.followed
 
 with guard():
     with st.spinner("Projecting windows and stops…"):
@@ -57,13 +59,14 @@ with guard():
         rows = filter_classes(strategy_views.final_rows(snap, stints, stops), sel.classes)
         styled_table(rows, ["No.", "Class", "Pos", "Laps", "Stints", "Stops",
                             "Time in the pits", "Longest stint (laps)", "Last stint (laps)"],
-                     focus=sel.focus, clock_columns=("Time in the pits",), height=420,
+                     focus=sel.focus, followed=followed, clock_columns=("Time in the pits",),
+                     height=420,
                      key="pw-strategy-final")
         st.markdown("**Drive time** — minimums are editable settings "
                     "(`race/strategy/drive_time_rules.csv`, several approximate)")
         drivers = filter_classes(strategy_views.final_driver_rows(snap), sel.classes)
         styled_table(drivers, ["No.", "Class", "Driver", "Drive time", "Share", "Stints",
-                               "Minimum", "Status"], focus=sel.focus,
+                               "Minimum", "Status"], focus=sel.focus, followed=followed,
                      clock_columns=("Drive time", "Minimum"), percent_columns=("Share",),
                      height=320, key="pw-strategy-final-drivers")
         st.stop()
@@ -93,6 +96,7 @@ with guard():
                     **{"No.": duel["number"], "P(ahead of it)": duel["p_ahead"],
                        "Gap (s)": duel["gap_s"], "Its next stop": duel["stop_lap"]})
                 styled_table(shown, ["No.", "P(ahead of it)", "Gap (s)", "Its next stop"],
+                             followed=followed,
                              percent_columns=("P(ahead of it)",), decimals={"Gap (s)": 1},
                              height=240, key="pw-strategy-duel")
         with plan:
@@ -111,7 +115,8 @@ with guard():
     styled_table(rows, ["No.", "Class", "Pos", "Laps", "Stint laps", "Earliest", "Expected",
                         "Latest", "Laps left", "Stop cost (s)", "Cost 80 %", "Pos after stop",
                         "Rejoin if in now", "P(caution stop)", "Stops to flag", "Last fill"],
-                 focus=sel.focus, percent_columns=("P(caution stop)", "Last fill"),
+                 focus=sel.focus, followed=followed,
+                 percent_columns=("P(caution stop)", "Last fill"),
                  decimals={"Stop cost (s)": 1, "Pos after stop": 1, "Rejoin if in now": 1},
                  height=420, key="pw-strategy-field")
 
@@ -120,7 +125,8 @@ with guard():
     drivers = filter_classes(strategy_views.driver_rows(snap), sel.classes)
     styled_table(drivers, ["No.", "Class", "Driver", "Drive time", "Share", "Stints",
                            "Since last stint", "Minimum", "Still owed", "Status"],
-                 focus=sel.focus, clock_columns=("Drive time", "Since last stint", "Minimum",
+                 focus=sel.focus, followed=followed,
+                 clock_columns=("Drive time", "Since last stint", "Minimum",
                                                  "Still owed"),
                  percent_columns=("Share",), height=320, key="pw-strategy-drivers")
 st.caption("Windows come from this car's, its manufacturer's and its class's completed "

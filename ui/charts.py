@@ -1,7 +1,8 @@
 """Plotly figures of the dashboard (pure functions of DataFrames; no Streamlit calls).
 
 Race time is on the x axis in hours so flag periods can be shaded; colours come from
-``race.present.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top.
+``race.present.presentation`` (cars, drivers, flags) and the focus car is drawn thicker, on top;
+followed (starred) cars are drawn less thick than the focus car, named "★ #7".
 Plotly renders labels and hover text as HTML: names and numbers from files are escaped.
 """
 
@@ -29,14 +30,29 @@ def car_colours(numbers: Sequence[str]) -> dict[str, str]:
     return {n: CAR_PALETTE[i % len(CAR_PALETTE)] for i, n in enumerate(numbers)}
 
 
-def _cars_focus_last(frame: pd.DataFrame, numbers: Sequence[str],
-                     focus: str | None) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Each selected car's rows, the focus car last so its trace is drawn on top."""
-    ordered = [n for n in numbers if n != focus] + ([focus] if focus in numbers else [])
+FOCUS_WIDTH, FOLLOWED_WIDTH = 3.5, 2.5
+
+
+def _cars_focus_last(frame: pd.DataFrame, numbers: Sequence[str], focus: str | None,
+                     followed: Sequence[str] = ()) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each selected car's rows: the followed cars after the others, the focus car last, so
+    their traces are drawn on top."""
+    starred = [n for n in numbers if n in followed and n != focus]
+    ordered = ([n for n in numbers if n != focus and n not in starred] + starred
+               + ([focus] if focus in numbers else []))
     for number in ordered:
         car = frame[frame["number"] == number]
         if not car.empty:
             yield number, car
+
+
+def _width(number: str, focus: str | None, followed: Sequence[str], other: float) -> float:
+    return FOCUS_WIDTH if number == focus else FOLLOWED_WIDTH if number in followed else other
+
+
+def _name(number: str, followed: Sequence[str]) -> str:
+    """Legend name: ``#7``, ``★ #7`` for a followed car (escaped)."""
+    return f"★ #{escape(number)}" if number in followed else f"#{escape(number)}"
 
 
 def _base_layout(fig: go.Figure, *, height: int, y_title: str) -> go.Figure:
@@ -70,7 +86,8 @@ def _period_shapes(periods: pd.DataFrame) -> tuple[list[dict], list[go.Scatter]]
 
 
 def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence[str], *,
-                    focus: str | None, y_range: tuple[float, float] | None) -> go.Figure:
+                    focus: str | None, y_range: tuple[float, float] | None,
+                    followed: Sequence[str] = ()) -> go.Figure:
     """Lap time against race time for ``numbers``: in-laps ▼, driver changes ★, periods shaded.
 
     Args:
@@ -87,7 +104,7 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         return times if y_range is None else times.clip(upper=y_range[1])
 
     slow_shown = False
-    for number, car in _cars_focus_last(laps, numbers, focus):
+    for number, car in _cars_focus_last(laps, numbers, focus, followed):
         colour, is_focus = colours[number], number == focus
         text = [f"#{escape(number)} lap {lap} · {lap_time_text(t)} · {escape(d)}" for lap, t, d in
                 zip(car["lap_number"], car["lap_time_s"], car["driver_name"], strict=True)]
@@ -98,8 +115,8 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car["lap_time_s"].where(~slow),
             mode="lines+markers",
-            name=f"#{escape(number)}", legendgroup=number, text=text, hoverinfo="text",
-            line={"color": colour, "width": 3.5 if is_focus else 1.4},
+            name=_name(number, followed), legendgroup=number, text=text, hoverinfo="text",
+            line={"color": colour, "width": _width(number, focus, followed, 1.4)},
             marker={"size": 4 if is_focus else 3}, opacity=1.0 if is_focus else 0.85))
         in_lap = car["in_lap"].fillna(False).astype(bool)
         same = car["driver_number"].ne(car["driver_number"].shift()) & car["lap_number"].gt(
@@ -155,15 +172,16 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
 
 
 def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,
-                    in_class: bool, periods: pd.DataFrame) -> go.Figure:
+                    in_class: bool, periods: pd.DataFrame,
+                    followed: Sequence[str] = ()) -> go.Figure:
     """Position (overall or in class) at each line crossing, P1 at the top."""
     fig = go.Figure()
     colours = car_colours(numbers)
     column = "class_position" if in_class else "position"
-    for number, car in _cars_focus_last(history, numbers, focus):
+    for number, car in _cars_focus_last(history, numbers, focus, followed):
         fig.add_trace(go.Scatter(
-            x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=f"#{escape(number)}",
-            line={"color": colours[number], "width": 3.5 if number == focus else 1.6,
+            x=car["elapsed_s"] / 3600, y=car[column], mode="lines", name=_name(number, followed),
+            line={"color": colours[number], "width": _width(number, focus, followed, 1.6),
                   "shape": "hv"},
             text=[f"#{escape(number)} lap {lap}: P{p}" for lap, p in
                   zip(car["lap_number"], car[column], strict=True)], hoverinfo="text"))
@@ -175,15 +193,15 @@ def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str
 
 
 def gap_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,
-               periods: pd.DataFrame) -> go.Figure:
+               periods: pd.DataFrame, followed: Sequence[str] = ()) -> go.Figure:
     """Gap (s) to the first car of the class at each lap's line crossing."""
     fig = go.Figure()
     colours = car_colours(numbers)
-    for number, car in _cars_focus_last(history, numbers, focus):
+    for number, car in _cars_focus_last(history, numbers, focus, followed):
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car["class_gap_s"], mode="lines",
-            name=f"#{escape(number)}",
-            line={"color": colours[number], "width": 3.5 if number == focus else 1.6},
+            name=_name(number, followed),
+            line={"color": colours[number], "width": _width(number, focus, followed, 1.6)},
             text=[f"#{escape(number)} lap {lap}: +{lap_time_text(g)}" for lap, g in
                   zip(car["lap_number"], car["class_gap_s"], strict=True)],
             hoverinfo="text"))
@@ -194,7 +212,7 @@ def gap_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | No
 
 
 def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str], *,
-                focus: str | None) -> go.Figure:
+                focus: str | None, followed: Sequence[str] = ()) -> go.Figure:
     """One row per car, one bar per stint coloured by driver (1st, 2nd … of the car).
 
     Args:
@@ -204,6 +222,7 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
     """
     fig = go.Figure()
     labels = {n: f"#{n}" for n in order}  # category values; shown via escaped ticktext
+    starred = {n: f"{'★ ' if n in followed else ''}" for n in order}
     stints = stints[stints["number"].isin(order)]
     for driver_number, group in stints.groupby("driver_number", sort=True):
         duration = (group["end_s"] - group["start_s"]) / 3600
@@ -241,7 +260,8 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
     car_class = stints.drop_duplicates("number").set_index("number")["class"]
     ticks = [labels[n] for n in order][::-1]
     text = [f'<span style="color:{class_colour(car_class.get(n))}">'
-            f'{"<b>" if n == focus else ""}{escape(labels[n])}{"</b>" if n == focus else ""}'
+            f'{"<b>" if n == focus or n in followed else ""}{starred[n]}{escape(labels[n])}'
+            f'{"</b>" if n == focus or n in followed else ""}'
             "</span>" for n in order][::-1]
     fig.update_yaxes(categoryorder="array", categoryarray=ticks, autorange=True,
                      type="category", tickmode="array", tickvals=ticks, ticktext=text)
@@ -249,7 +269,8 @@ def stint_gantt(stints: pd.DataFrame, stops: pd.DataFrame, order: Sequence[str],
 
 
 def race_trace_figure(trace_laps: pd.DataFrame, order: Sequence[str], *, focus: str | None,
-                      periods: pd.DataFrame, gap_max_s: float | None) -> go.Figure:
+                      periods: pd.DataFrame, gap_max_s: float | None,
+                      followed: Sequence[str] = ()) -> go.Figure:
     """Race trace of one class: gap (s) behind the class leader at each lap, leader on top.
 
     Args:
@@ -259,11 +280,11 @@ def race_trace_figure(trace_laps: pd.DataFrame, order: Sequence[str], *, focus: 
     """
     fig = go.Figure()
     colours = car_colours(order)
-    for number, car in _cars_focus_last(trace_laps, order, focus):
+    for number, car in _cars_focus_last(trace_laps, order, focus, followed):
         fig.add_trace(go.Scatter(
             x=car["elapsed_s"] / 3600, y=car["trace_s"], mode="lines",
-            name=f"#{escape(number)}", legendrank=order.index(number) + 1,
-            line={"color": colours[number], "width": 3.5 if number == focus else 1.5},
+            name=_name(number, followed), legendrank=order.index(number) + 1,
+            line={"color": colours[number], "width": _width(number, focus, followed, 1.5)},
             text=[f"#{escape(number)} lap {lap}: P{p} in class, "
                   f"{'leader' if g == 0 else '+' + lap_time_text(g)}" for lap, p, g in
                   zip(car["lap_number"], car["class_position"], car["class_gap_s"],

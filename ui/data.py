@@ -157,23 +157,33 @@ def _in_classes(frame: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def stints_page(path: str, race_id: str, version: int, classes: tuple[str, ...],
-                focus: str | None) -> tuple[list[str], object, pd.DataFrame, pd.DataFrame,
-                                            bool]:
+                focus: str | None, followed: tuple[str, ...] = (),
+                as_of_s: float | None = None) -> tuple[list[str], object, pd.DataFrame,
+                                                       pd.DataFrame, bool]:
     """The Stints page's content: (car order, stint timeline figure, pit-stop rows,
-    drive-time rows, any stint at all) for the classes shown."""
+    drive-time rows, any stint at all) for the classes shown, as of race time ``as_of_s``
+    (None: now; else rebuilt from the laps crossed by then, as a replay would)."""
+    from race.analysis import stints as stint_tables
     from ui import charts
 
     cars = table(path, race_id, version, "cars")
-    stints = _in_classes(table(path, race_id, version, "stints"), classes)
-    stops = table(path, race_id, version, "pit_stops")
-    board, _, _ = leaderboard(path, race_id, version, None)
+    if as_of_s is None:
+        all_stints = table(path, race_id, version, "stints")
+        stops = table(path, race_id, version, "pit_stops")
+    else:
+        laps = table(path, race_id, version, "laps")
+        laps = laps[laps["elapsed_s"] <= as_of_s].reset_index(drop=True)
+        all_stints = render_cache.memo_call(stint_tables.stints, laps)
+        stops = render_cache.memo_call(stint_tables.pit_stops, laps)
+    stints = _in_classes(all_stints, classes)
+    board, _, _ = leaderboard(path, race_id, version, as_of_s)
     order = _in_classes(board, classes)["number"].tolist()
     if not order or stints.empty:
         return order, None, pd.DataFrame(), pd.DataFrame(), False
     # By content: a new data version that leaves this race's stints as they were (another
     # race polled) reuses the figure and the rows.
     memo = render_cache.memo_call
-    figure = memo(charts.stint_gantt, stints, stops, order, focus=focus)
+    figure = memo(charts.stint_gantt, stints, stops, order, focus=focus, followed=followed)
     pit_rows = _in_classes(memo(views.pit_stop_rows, stops, cars), classes)
     return order, figure, pit_rows, memo(views.drive_time_rows, stints), True
 
@@ -186,11 +196,12 @@ def events(path: str, race_id: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def latest_events_html(path: str, race_id: str, version: int, t_s: float | None,
-                       classes: tuple[str, ...]) -> str:
-    """The Live page's latest events as of ``t_s`` (None = now) as HTML, once per version."""
+                       classes: tuple[str, ...], followed: tuple[str, ...] = ()) -> str:
+    """The Live page's latest events as of ``t_s`` (None = now) as HTML, once per version;
+    the followed cars' events starred."""
     from race.present.feed import LATEST, latest_events_html
     feed = queries.latest_feed(get_store(path), race_id, LATEST, classes=classes, until_s=t_s)
-    return latest_events_html(feed.iloc[::-1])
+    return latest_events_html(feed.iloc[::-1], followed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from race.monitor import RaceMonitor
 
 SELECTION_KEY = "pw_selection"
+DEEP_LINK_KEY = "pw_deep_link"
 
 
 REPLICA_NOTE = READ_ONLY_MESSAGE[0].upper() + READ_ONLY_MESSAGE[1:] + "."
@@ -57,9 +60,12 @@ def get_live_monitor(path: str) -> RaceMonitor | None:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the sidebar selected: database, race, classes shown, focus car.
+    """What the sidebar selected: database, race, classes shown, focus car, followed cars,
+    TV delay, and the moment every view shows.
 
-    ``classes`` empty means every class.
+    ``classes`` empty means every class. ``as_of_s`` (race time, s): now − ``delay_s``
+    (``race.present.timeline``), None = the latest data; ``now_s``: the race's "now" when the
+    run started (a page's replay moment composes with the delay: ``ui.moment``).
     """
 
     db_path: str
@@ -67,6 +73,18 @@ class Selection:
     classes: tuple[str, ...] = field(default_factory=tuple)
     focus: str | None = None
     version: int = 0
+    followed: tuple[str, ...] = field(default_factory=tuple)
+    delay_s: int = 0
+    now_s: float = 0.0
+    as_of_s: float | None = None
+
+    def at(self, replay_t_s: float | None = None) -> float | None:
+        """The moment to show: a page's replay moment (None: now) minus the delay."""
+        from race.present.timeline import as_of_s
+
+        if replay_t_s is None:
+            return self.as_of_s
+        return as_of_s(self.now_s, self.delay_s, replay_t_s)
 
     @property
     def store(self) -> RaceStore:
@@ -83,5 +101,21 @@ def selection() -> Selection:
     found = st.session_state.get(SELECTION_KEY)
     if isinstance(found, Selection):
         return found
-    st.switch_page("app.py")
+    # A shared link (/laps?race=…&follow=…) keeps its page and its view: app.py switches to
+    # the page once the frame is up (``DEEP_LINK_KEY``), the query string travels along.
+    page = _calling_page(sys._getframe(1).f_globals.get("__file__"))
+    if page is not None:
+        st.session_state[DEEP_LINK_KEY] = page
+    st.switch_page("app.py", query_params=st.query_params.to_dict())
     raise AssertionError("unreachable: st.switch_page stops the script")
+
+
+def _calling_page(file: object) -> str | None:
+    """``pages/laps.py`` for the page script that called, None for anything else."""
+    if not isinstance(file, str):
+        return None
+    path = Path(file).resolve()
+    root = Path(__file__).resolve().parent.parent
+    if path.parent != root / "pages" or path.suffix != ".py":
+        return None
+    return f"pages/{path.name}"

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from race.errors import NotFoundError, ParseError, RaceDataError, StoreError
-from race.present.presentation import table_css
+from race.present.presentation import mark_followed, table_css
 from race.present.tables import MISSING, table_view
 from ui.render_cache import content_key, memo_styler
 from ui.state import Selection, is_replica
@@ -76,6 +76,7 @@ def _lookup(texts: dict) -> Callable[[object], str]:
 
 
 def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None = None,
+                 followed: Sequence[str] = (),
                  time_columns: Sequence[str] = (), sector_columns: Sequence[str] = (),
                  clock_columns: Sequence[str] = (), percent_columns: Sequence[str] = (),
                  decimals: dict[str, int] | None = None, pinned: Sequence[str] = ("No.",),
@@ -86,14 +87,15 @@ def styled_table(frame: pd.DataFrame, shown: Sequence[str], *, focus: str | None
     Numbers stay numeric (a header click sorts 2 < 10 < 155, times by time), every missing
     value shows "—", each column is as wide as its longest text. With ``number`` and
     ``class`` helper columns, car numbers and classes are in the class colour (WCAG AA) and
-    the focus car's row is highlighted. ``labels`` renames headers for display.
+    the focus car's row is highlighted; followed cars' rows are bold with ★ before the
+    number. ``labels`` renames headers for display.
     The styled table is built once per content (``ui.render_cache``): a rerun with the same
     rows only sends it again. ``cache_key``: what ``frame`` is made from (data version, race,
     inputs), when known; else the frame's content is hashed (about 1 ms per 1,000 rows).
     """
     args = (tuple(shown), focus, tuple(time_columns), tuple(sector_columns),
             tuple(clock_columns), tuple(percent_columns),
-            tuple(sorted((decimals or {}).items())))
+            tuple(sorted((decimals or {}).items())), tuple(followed))
     key_of_rows = cache_key if cache_key is not None else content_key(frame)
     styler = (_styler(frame, *args) if key_of_rows is None else
               memo_styler(("styled_table", key_of_rows, *args), lambda: _styler(frame, *args)))
@@ -112,7 +114,8 @@ _WIDTHS = "_pw_widths"
 def _styler(frame: pd.DataFrame, shown: tuple[str, ...], focus: str | None,
             time_columns: tuple[str, ...], sector_columns: tuple[str, ...],
             clock_columns: tuple[str, ...], percent_columns: tuple[str, ...],
-            decimals: tuple[tuple[str, int], ...]):
+            decimals: tuple[tuple[str, int], ...], followed: tuple[str, ...] = ()):
+    frame = mark_followed(frame, followed)
     view = table_view(frame, list(shown), time_columns=time_columns,
                       sector_columns=sector_columns, clock_columns=clock_columns,
                       percent_columns=percent_columns, decimals=dict(decimals))
@@ -125,7 +128,7 @@ def _styler(frame: pd.DataFrame, shown: tuple[str, ...], focus: str | None,
         formats[col] = _lookup(texts)
     styler = view.values.style.format(formats, na_rep=MISSING)
     if {"number", "class"} <= set(frame.columns):
-        css = table_css(frame, columns, focus)
+        css = table_css(frame, columns, focus, followed)
         styler = styler.apply(lambda _: css, axis=None)
     setattr(styler, _WIDTHS, view.widths)
     return styler

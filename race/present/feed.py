@@ -41,33 +41,45 @@ def latest_events(feed: pd.DataFrame, n: int = LATEST, **filters: object) -> pd.
     return filter_feed(feed, **filters).tail(n).iloc[::-1]
 
 
-def latest_events_html(events: pd.DataFrame) -> str:
-    """The Live page's list of latest events (newest first); feed text escaped."""
+def latest_events_html(events: pd.DataFrame, followed: Sequence[str] = ()) -> str:
+    """The Live page's list of latest events (newest first); feed text escaped. Events of
+    followed cars are bold with ★."""
     if events.empty:
         return '<div class="pw-feed"><em>No event yet.</em></div>'
     items = []
-    for t, kind, cls, text in zip(events["t_s"], events["kind"], events["class"],
-                                  events["text"], strict=True):
+    for t, kind, number, cls, text in zip(events["t_s"], events["kind"], events["number"],
+                                          events["class"], events["text"], strict=True):
         colour = class_colour(cls) if isinstance(cls, str) else "#888888"
+        star = isinstance(number, str) and number in followed
         items.append(
-            f'<li><span class="pw-feed-t">{escape(format_duration(t))}</span> '
+            ('<li class="pw-feed-star">' if star else "<li>") +
+            f'<span class="pw-feed-t">{escape(format_duration(t))}</span> '
             f'<span class="pw-feed-k" style="border-left:4px solid {colour}" '
             f'title="{escape(KIND_LABELS.get(kind, kind))}">{escape(KIND_ICONS.get(kind, "·"))}'
-            f'</span> {escape(text)}</li>')
+            f'</span> {"★ " if star else ""}{escape(text)}</li>')
     return ('<style>.pw-feed ul{list-style:none;padding:0;margin:0;font-size:0.85rem}'
             '.pw-feed li{padding:2px 0;border-bottom:1px solid rgba(128,128,128,.2)}'
             '.pw-feed-t{font-variant-numeric:tabular-nums;opacity:.7}'
             '.pw-feed-k{display:inline-block;width:1.6em;text-align:center;padding-left:2px}'
+            '.pw-feed-star{font-weight:700}'
             '</style><div class="pw-feed"><ul>' + "".join(items) + "</ul></div>")
 
 
-def feed_table(feed: pd.DataFrame, labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """The Race feed page's table (``FEED_COLUMNS``), in time order."""
+def feed_table(feed: pd.DataFrame, labels: dict[str, str] | None = None,
+               followed: Sequence[str] = ()) -> pd.DataFrame:
+    """The Race feed page's table (``FEED_COLUMNS``), in time order; ★ before followed
+    cars."""
     labels = labels or {}
+
+    def car(n: object) -> str:
+        if not isinstance(n, str):
+            return ""
+        return ("★ " if n in followed else "") + labels.get(n, f"#{n}")
+
     return pd.DataFrame({
         "Time": [format_duration(t) for t in feed["t_s"]],
         "Kind": [KIND_LABELS.get(k, k) for k in feed["kind"]],
-        "Car": [labels.get(n, f"#{n}") if isinstance(n, str) else "" for n in feed["number"]],
+        "Car": [car(n) for n in feed["number"]],
         "Class": feed["class"].fillna("").to_numpy(),
         "Lap": feed["lap"].astype("Int64").to_numpy(),
         "Event": feed["text"].to_numpy(),

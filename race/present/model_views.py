@@ -42,6 +42,19 @@ def neutralised_at(made_at_s: pd.Series, periods: pd.DataFrame | None) -> np.nda
     return out
 
 
+def predictions_as_of(predictions: pd.DataFrame, as_of_s: float | None) -> pd.DataFrame:
+    """The predictions as known at race time ``as_of_s`` (None: all): those made by then,
+    with the actual lap time only of laps completed by then (made at the end of the previous
+    lap: the lap ends at ``made_at_s + actual_s``)."""
+    if as_of_s is None or predictions.empty:
+        return predictions
+    made = predictions[predictions["made_at_s"] <= as_of_s]
+    later = (made["made_at_s"] + made["actual_s"]) > as_of_s
+    if not later.any():
+        return made
+    return made.assign(actual_s=made["actual_s"].mask(later))
+
+
 def prediction_overview(predictions: pd.DataFrame, periods: pd.DataFrame | None = None,
                         finish_s: float | None = None) -> PredictionOverview:
     """Next lap per car, history, running MAE (model vs EWMA) and per-class accuracy.

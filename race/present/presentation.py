@@ -251,6 +251,9 @@ CAR_PALETTE = ("#4e9fff", "#ff7f0e", "#2ecc71", "#e377c2", "#bcbd22", "#17becf",
                "#a98bff", "#f7b733", "#7fdbca", "#c49c94", "#9edae5")
 DRIVER_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2")
 FOCUS_ROW_BACKGROUND = "rgba(255, 214, 0, 0.16)"
+# Followed (starred) cars: bold and a faint tint, less than the focus car's row.
+FOLLOWED_ROW_BACKGROUND = "rgba(120, 170, 255, 0.10)"
+FOLLOWED_MARK = "★"
 OVERALL_BEST_BACKGROUND = "#7b1fa2"  # purple: fastest lap of the session so far
 PERSONAL_BEST_BACKGROUND = "#1b873f"  # green: the car's best lap so far
 
@@ -337,16 +340,20 @@ def class_chips_html(counts: dict[str, int]) -> str:
 
 
 # -- leaderboard styling ---------------------------------------------------------------------
-def table_css(board: pd.DataFrame, shown: list[str], focus: str | None) -> pd.DataFrame:
+def table_css(board: pd.DataFrame, shown: list[str], focus: str | None,
+              followed: tuple[str, ...] = ()) -> pd.DataFrame:
     """CSS for every shown cell of a table with ``number`` and ``class`` columns.
 
     Used for the leaderboard (``race.present.views.leaderboard``) and every per-car table: car
     number and class in the class colour, last lap purple (fastest of the session so far) or
-    green (the car's best so far), status coloured, the focus car's row highlighted.
-    Built with NumPy: it runs on every live refresh.
+    green (the car's best so far), status coloured, the focus car's row highlighted, the
+    followed cars' rows bold on a fainter tint. Built with NumPy: it runs on every live refresh.
     """
     n = len(board)
     css = np.full((n, len(shown)), "", dtype=object)
+    if followed:
+        is_followed = np.isin(board["number"].astype(str).to_numpy(), list(followed))
+        css[is_followed, :] = f"background-color: {FOLLOWED_ROW_BACKGROUND}; font-weight: bold"
     if focus is not None:
         is_focus = board["number"].astype(str).to_numpy() == str(focus)
         css[is_focus, :] = f"background-color: {FOCUS_ROW_BACKGROUND}; font-weight: bold"
@@ -372,6 +379,19 @@ def table_css(board: pd.DataFrame, shown: list[str], focus: str | None) -> pd.Da
             if colour:
                 css[i, j] = f"{css[i, j]}; color: {colour}" if css[i, j] else f"color: {colour}"
     return pd.DataFrame(css, index=board.index, columns=shown)
+
+
+def mark_followed(frame: pd.DataFrame, followed: tuple[str, ...], column: str = "No."
+                  ) -> pd.DataFrame:
+    """Prefix the car number with "★" for followed cars (display only; ``number`` keeps the
+    sort key)."""
+    if not followed or frame.empty or column not in frame or "number" not in frame:
+        return frame
+    starred = frame["number"].astype(str).isin(list(followed))
+    if not starred.any():
+        return frame
+    return frame.assign(**{column: np.where(starred, f"{FOLLOWED_MARK} " +
+                                            frame[column].astype(str), frame[column])})
 
 
 STATUS_COLOURS = {"pit": "#ffb300", "retired": "#8a8f98", "finished": "#e6e6e6",

@@ -83,11 +83,17 @@ def race_finish_s(store: RaceStore, race_id: str) -> float | None:
     return finish_s(laps, complete=not race_live(store, race_id))
 
 
-def prediction_overview(store: RaceStore, race_id: str, finish_s: float | None = None):
+def prediction_overview(store: RaceStore, race_id: str, finish_s: float | None = None, *,
+                        as_of_s: float | None = None):
     """Stored next-lap predictions of a race shaped for the Predictions page (nothing at or
-    after ``finish_s``; neutralised predictions marked)."""
+    after ``finish_s``; neutralised predictions marked), as known at race time ``as_of_s``
+    (None: now; a TV delay or a replay moment: ``model_views.predictions_as_of``)."""
     from race.present.model_views import prediction_overview as shape
-    return shape(store.predictions(race_id), store.table("flag_periods", race_id), finish_s)
+    from race.present.model_views import predictions_as_of
+    if as_of_s is not None and finish_s is not None and finish_s > as_of_s:
+        finish_s = None  # the flag is still to come at that moment
+    predictions = predictions_as_of(store.predictions(race_id), as_of_s)
+    return shape(predictions, store.table("flag_periods", race_id), finish_s)
 
 
 def alert_feed(store: RaceStore, race_id: str, limit: int = 500) -> pd.DataFrame:

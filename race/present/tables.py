@@ -151,7 +151,7 @@ def table_view(frame: pd.DataFrame, shown: Sequence[str], *,
         texts[col] = text
         if col == NUMBER_COLUMN:
             source = frame["number"] if "number" in frame.columns else raw
-            values[col] = number_sort_keys(source.astype(str).str.lstrip("! "))
+            values[col] = number_sort_keys(source.astype(str).str.lstrip("!★ "))
         elif pd.api.types.is_bool_dtype(raw.dtype):
             values[col] = raw.to_numpy()
         elif pd.api.types.is_numeric_dtype(raw.dtype):
