@@ -70,13 +70,16 @@ def _period_shapes(periods: pd.DataFrame) -> tuple[list[dict], list[go.Scatter]]
 
 
 def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence[str], *,
-                    focus: str | None, y_range: tuple[float, float] | None) -> go.Figure:
+                    focus: str | None, y_range: tuple[float, float] | None,
+                    x_range: tuple[float, float] | None = None) -> go.Figure:
     """Lap time against race time for ``numbers``: in-laps ▼, driver changes ★, periods shaded.
 
     Args:
         laps: laps of the selected cars (``race.present.views.LAP_CHART_COLUMNS``).
         periods: the race's flag periods.
         y_range: (low, high) in seconds, or None to show every lap.
+        x_range: (start, end) race time in hours, or None to fit the laps (the weather
+            strip under the chart is given the same range).
     """
     fig = go.Figure()
     colours = car_colours(numbers)
@@ -151,6 +154,8 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
     fig.update_layout(shapes=shapes)
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
     return fig
 
 
