@@ -58,9 +58,10 @@ with trace_tab:
         cls = first or classes[0]
     if cls is not None:
         in_class = board.loc[board["class"] == cls, "number"].tolist()
-        top = st.slider("Cars (class order)", 2, max(2, len(in_class)),
-                        min(6, max(2, len(in_class))), key=f"pw_trace_top::{race_id}::{cls}",
-                        disabled=len(in_class) <= 2)
+        # A slider from 2 to 2 is refused by Streamlit: a class of one or two cars shows all.
+        top = st.slider("Cars (class order)", 2, len(in_class), min(6, len(in_class)),
+                        key=f"pw_trace_top::{race_id}::{cls}") if len(in_class) > 2 \
+            else len(in_class)
         shown = list(dict.fromkeys([*in_class[:top],
                                     *([sel.focus] if sel.focus in in_class else [])]))
         smooth = st.toggle("Smooth out pit stop cycles (median of 5 laps)", value=True,
