@@ -11,8 +11,10 @@ from race.present.head_to_head import (
     DRIVE_COLUMNS,
     PACE_COLUMNS,
     STOP_COLUMNS,
+    both_cars,
     default_pair,
     delta_summary,
+    summary_rows,
 )
 from ui import data, h2h_charts
 from ui.render_cache import memo_call
@@ -48,18 +50,11 @@ h2h = data.head_to_head(sel.db_path, race_id, sel.version, a, b)
 periods = data.table(sel.db_path, race_id, sel.version, "flag_periods")
 st.markdown(f"**{h2h.headline}** — :blue[car A #{a}], :orange[car B #{b}]")
 
-# The two cars' whole-race clean pace in one small table.
-summary = pd.DataFrame([
-    {"Car": f"#{n}", "Clean laps": s["clean_laps"], "Median clean": s["median_s"],
-     "Best clean": s["best_s"], "S1": s["S1"], "S2": s["S2"], "S3": s["S3"],
-     "Stops": len(h2h.stops[n]), "Pit time": h2h.stops[n]["Pit time"].sum()
-     if len(h2h.stops[n]) else float("nan"), "number": n,
-     "class": cars.loc[cars["number"] == n, "class"].iloc[0]}
-    for n, s in h2h.summary.items()])
-styled_table(summary, ["Car", "Clean laps", "Median clean", "Best clean", "S1", "S2", "S3",
-                       "Stops", "Pit time"], focus=sel.focus,
-             time_columns=("Median clean", "Best clean", "Pit time"),
-             sector_columns=("S1", "S2", "S3"), pinned=("Car",),
+summary = summary_rows(h2h, cars)
+styled_table(summary, ["No.", "Clean laps", "Median clean", "Best clean",
+                       *(["S1", "S2", "S3"] if h2h.sectors else []), "Stops", "Pit time"],
+             focus=sel.focus, time_columns=("Median clean", "Best clean", "Pit time"),
+             sector_columns=("S1", "S2", "S3"), labels={"Pit time": "Pit time (all stops)"},
              cache_key=("h2h-summary", race_id, sel.version, a, b), key="pw-h2h-summary")
 
 gap_tab, delta_tab = st.tabs(["Gap over time", "Lap-by-lap delta"])
@@ -84,35 +79,34 @@ with delta_tab:
                    "axis is set from the green laps; pit laps run off its edges.")
 
 
-def side_by_side(title: str, frames: dict[str, pd.DataFrame], shown: list[str],
-                 empty: str, **table_args: object) -> None:
-    """One table per car, A left and B right (stacked on a phone)."""
+def both_table(title: str, frames: dict[str, pd.DataFrame], shown: list[str], empty: str,
+               **table_args: object) -> None:
+    """The two cars' rows in one table, A's first (a table per car would not fit half a
+    screen, nor a phone)."""
     st.markdown(f"**{title}**")
-    columns = st.columns(2)
-    for column, (number, colour) in zip(columns, ((a, "blue"), (b, "orange")), strict=True):
-        with column:
-            st.markdown(f":{colour}[**{labels.get(number, '#' + number)}**]")
-            frame = frames[number]
-            if frame.empty:
-                empty_state(empty)
-            else:
-                styled_table(frame, shown, focus=sel.focus, pinned=(shown[0],),
-                             cache_key=(title, race_id, sel.version, number),
-                             key=f"pw-h2h-{title}-{number}", **table_args)
+    rows = both_cars(frames, a, b)
+    if rows.empty:
+        empty_state(empty)
+        return
+    missing = [f"#{n}" for n in (a, b) if frames[n].empty]
+    if missing:
+        st.caption(f"{' and '.join(missing)}: {empty.lower()}")
+    styled_table(rows, ["No.", *shown], focus=sel.focus,
+                 cache_key=(title, race_id, sel.version, a, b), key=f"pw-h2h-{title}",
+                 **table_args)
 
 
 sectors = ["S1", "S2", "S3"] if h2h.sectors else []
-side_by_side("Clean-lap pace per stint", h2h.pace,
-             [c for c in PACE_COLUMNS if c not in ("S1", "S2", "S3")] + sectors,
-             "No laps yet.", time_columns=("Median clean", "Best clean"),
-             sector_columns=tuple(sectors))
+both_table("Clean-lap pace per stint", h2h.pace,
+           [c for c in PACE_COLUMNS if c not in ("S1", "S2", "S3")] + sectors, "No laps yet.",
+           time_columns=("Median clean", "Best clean"), sector_columns=tuple(sectors))
 st.caption("Clean laps: not lap 1, not an in- or out-lap, not neutralised, not the first lap "
            "after a restart. Sectors: median of the clean laps' sector times"
            + ("." if h2h.sectors else " — this race's source has no sector times."))
-side_by_side("Stops and their cost", h2h.stops, STOP_COLUMNS, "No pit stop yet.",
-             time_columns=("Pit time", "Stop cost"), clock_columns=("Race time",))
+both_table("Stops and their cost", h2h.stops, STOP_COLUMNS, "No pit stop yet.",
+           time_columns=("Pit time", "Stop cost"), clock_columns=("Race time",))
 st.caption("Pit time: time in the pit lane (PIT_TIME). Stop cost: in-lap + out-lap − 2 × the "
            "median clean lap among the 6 laps before (the strategy engine's measure); — "
            "when too few clean laps came before the stop.")
-side_by_side("Drive time per driver", h2h.drive, DRIVE_COLUMNS, "No stint yet.",
-             clock_columns=("Drive time", "Longest stint"), percent_columns=("Share",))
+both_table("Drive time per driver", h2h.drive, DRIVE_COLUMNS, "No stint yet.",
+           clock_columns=("Drive time", "Longest stint"), percent_columns=("Share",))

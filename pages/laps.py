@@ -113,10 +113,11 @@ with weather_tab:
     if latest is None:
         empty_state(NO_WEATHER)
     else:
-        st.caption(f"Latest reading, race time {clock_text(latest.t_s)}")
-        for column, (label, value) in zip(st.columns(5), (
+        st.caption(f"Last reading, race time {clock_text(latest.t_s)}")
+        for column, (label, value) in zip(st.columns(6), (
                 ("Air", latest.air), ("Track", latest.track), ("Humidity", latest.humidity),
-                ("Wind", latest.wind), ("Rain", latest.rain)), strict=True):
+                ("Wind", latest.wind), ("Wind from", latest.wind_from),
+                ("Rain", latest.rain)), strict=True):
             column.metric(label, value)
         st.plotly_chart(memo_call(weather_charts.weather_figure, weather, units),
                         key="pw-weather-chart")

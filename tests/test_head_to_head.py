@@ -22,6 +22,7 @@ from race.present.views import leaderboard
 from race.store import RaceStore
 from tests import lapfixture
 from tests.conftest import REALDATA, requires_realdata
+from tests.shown import shown_table
 from tests.test_app import _navigation_only, assert_clean, run_app  # noqa: F401
 
 LAPS = 20  # car 23 (GTD, 9 s a lap slower) is lapped by car 01 in the second half
@@ -260,8 +261,15 @@ def test_page_compares_two_cars_and_says_what_to_do(fixture_race, monkeypatch) -
     assert at.selectbox(key=f"pw_h2h_b::{fixture_race['race_id']}").value == "7"
     text = " ".join(m.value for m in at.markdown)
     assert "#01 ahead by" in text and "Clean-lap pace per stint" in text
-    assert len(at.dataframe) == 6  # summary; pace, drive time per car; 7's stops
-    assert any("No pit stop yet" in i.value for i in at.info)  # car 01 never stops
+    assert len(at.dataframe) == 4  # summary, pace, stops, drive time (both cars each)
+    assert any(c.value == "#01: no pit stop yet." for c in at.caption)  # 01 never stops
+    summary, pace, stops, drive = (shown_table(t) for t in at.dataframe)
+    assert summary["No."].tolist() == ["01", "7"] and summary["Stops"].tolist() == ["0", "1"]
+    assert pace["No."].tolist() == ["01", "7", "7"]  # car A's stints first
+    assert pace["Driver"].tolist() == ["Ana SØRENSEN", "Cy DOE", "Di ROE"]
+    assert stops["No."].tolist() == ["7"] and stops["Pit time"].tolist() == ["1:11.234"]
+    assert set(drive["No."]) == {"01", "7"}
+    assert not {"None", "nan", "<NA>"} & set(pace.to_numpy().ravel().tolist())
     at.selectbox(key=f"pw_h2h_b::{fixture_race['race_id']}").set_value("01").run()
     assert_clean(at)
     assert any("Pick two different cars" in i.value for i in at.info)

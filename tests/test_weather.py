@@ -77,7 +77,7 @@ def test_metric_units_for_wec_and_stated_race_time_kept() -> None:
     now = wx.reading_at(line, wx.units_for("WEC"))
     assert (now.air, now.track, now.humidity, now.rain) == ("21.0 °C", "36.0 °C", "51 %",
                                                             "yes")
-    assert now.wind == "19.3 km/h from SW (230°)"
+    assert (now.wind, now.wind_from) == ("19.3 km/h", "SW (230°)")
     assert wx.reading_at(line, wx.units_for("WEC"), 3000.0) is None
     assert wx.reading_at(line, wx.units_for("WEC"), 3610.0).rain == "no"
 
@@ -131,9 +131,10 @@ def test_laps_page_strip_and_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     charts = [c.proto.spec for c in at.get("plotly_chart")]
     assert any('"name":"air (' in spec.replace(', ', ',').replace(': ', ':')
                for spec in charts)  # the strip under the lap chart
-    assert [m.label for m in at.metric] == ["Air", "Track", "Humidity", "Wind", "Rain"]
-    assert [m.value for m in at.metric][:3] == ["71.5 °F", "88.0 °F", "60 %"]
-    assert at.metric[4].value == "—"  # RAIN -1: not measured
+    assert [m.label for m in at.metric] == ["Air", "Track", "Humidity", "Wind", "Wind from",
+                                            "Rain"]
+    assert [m.value for m in at.metric] == ["71.5 °F", "88.0 °F", "60 %", "3.1 mph",
+                                            "SSW (195°)", "—"]  # RAIN -1: not measured
     assert any("16 readings" in c.value for c in at.caption)
     bare = tmp_path / "bare" / "laps.csv"  # the same race without its weather file
     bare.parent.mkdir()

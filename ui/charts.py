@@ -156,7 +156,19 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
         fig.update_yaxes(range=list(y_range))
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
+        align_plot_area(fig)
     return fig
+
+
+# Left margin (px) of charts stacked on one race-time axis: a fixed margin (not one fitted
+# to each chart's tick labels) puts their plot areas, and so their x axes, one above the other.
+STACKED_LEFT_PX = 72
+
+
+def align_plot_area(fig: go.Figure) -> None:
+    """Give ``fig`` the fixed left margin of the charts stacked on the race-time axis."""
+    fig.update_layout(margin={"l": STACKED_LEFT_PX, "r": 10})
+    fig.update_yaxes(automargin=False)
 
 
 def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,

@@ -62,6 +62,7 @@ def gap_figure(gap: pd.DataFrame, a: str, b: str, *, periods: pd.DataFrame) -> g
         top = max(1, int(np.abs(apart).max()))
         fig.update_layout(yaxis2={"title": {"text": "laps apart"}, "overlaying": "y",
                                   "side": "right", "range": [-top - 0.5, top + 0.5],
+                                  "dtick": max(1, top // 4),
                                   "zeroline": False, "showgrid": False})
     gaps = gap.loc[same, "gap_s"].abs()
     if len(gaps):  # symmetric: zero (level) in the middle
@@ -100,6 +101,6 @@ def delta_figure(deltas: pd.DataFrame, a: str, b: str) -> go.Figure:
                       xaxis={"title": {"text": "lap"}})
     green = np.abs(delta[kind == "green"])
     if len(green):
-        span = max(1.0, float(np.quantile(green, 0.98)) * 1.25)
+        span = max(1.0, float(np.quantile(green, 0.9)) * 1.5)  # traffic and slow zones: off
         fig.update_yaxes(range=[-span, span])
     return fig

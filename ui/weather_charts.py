@@ -10,10 +10,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from race.present.weather import Units, rain_periods
-from ui.charts import _base_layout
+from ui.charts import _base_layout, align_plot_area
 
-AIR_COLOUR = "#4e9fff"
-TRACK_COLOUR = "#ff7f0e"
+AIR_COLOUR = "#80deea"
+TRACK_COLOUR = "#ffb74d"
 HUMIDITY_COLOUR = "#17becf"
 WIND_COLOUR = "#b0b4bc"
 RAIN_SHADE = "rgba(78, 159, 255, 0.22)"
@@ -46,6 +46,7 @@ def weather_strip_figure(line: pd.DataFrame, units: Units, *,
                       margin={"l": 10, "r": 10, "t": 24, "b": 10})
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
+        align_plot_area(fig)  # under the lap chart: the same plot area
     return fig
 
 
@@ -66,5 +67,6 @@ def weather_figure(line: pd.DataFrame, units: Units) -> go.Figure:
             hovertemplate=f"wind %{{y:.1f}} {units.speed}<extra></extra>"))
     fig.update_layout(height=340, yaxis2={"title": {"text": f"% · {units.speed}"},
                                           "overlaying": "y", "side": "right",
-                                          "showgrid": False, "rangemode": "tozero"})
+                                          "showgrid": False, "rangemode": "tozero",
+                                          "tickmode": "auto"})
     return fig

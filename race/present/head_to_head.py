@@ -259,6 +259,16 @@ def drive_time(stints: pd.DataFrame, number: str) -> pd.DataFrame:
     return rows.drop(columns=["No.", "Class"]).reset_index(drop=True)
 
 
+def both_cars(frames: dict[str, pd.DataFrame], a: str, b: str) -> pd.DataFrame:
+    """One table of the two cars' rows, A's first, with the car number as column ``No.``
+    (class-coloured by the table helpers ``number`` and ``class``)."""
+    parts = [frames[n].assign(**{"No.": str(n)}) for n in (a, b) if len(frames[n])]
+    if not parts:
+        return pd.DataFrame(columns=["No.", *next(iter(frames.values())).columns])
+    rows = pd.concat(parts, ignore_index=True)
+    return rows[["No.", *[c for c in rows.columns if c != "No."]]]
+
+
 # -- the whole comparison ------------------------------------------------------------------
 @dataclass(frozen=True)
 class HeadToHead:
@@ -316,3 +326,16 @@ def delta_summary(deltas: pd.DataFrame, a: str, b: str) -> str:
                    f"#{who} {abs(median):.3f} s a lap faster on the median green lap")
     return (f"{len(green)} green laps in common: #{a} faster on {a_faster}, #{b} on "
             f"{b_faster}; {median_text}.")
+
+
+def summary_rows(h2h: HeadToHead, cars: pd.DataFrame) -> pd.DataFrame:
+    """One row per car: clean laps, median and best clean lap, sector medians, stops and
+    their total pit time (s; NaN without a stop), with ``No.``, ``number``, ``class``."""
+    cls = cars.assign(number=cars["number"].astype(str)).set_index("number")["class"]
+    return pd.DataFrame([
+        {"No.": n, "Clean laps": s["clean_laps"], "Median clean": s["median_s"],
+         "Best clean": s["best_s"], "S1": s["S1"], "S2": s["S2"], "S3": s["S3"],
+         "Stops": len(h2h.stops[n]),
+         "Pit time": float(h2h.stops[n]["Pit time"].sum()) if len(h2h.stops[n]) else math.nan,
+         "number": n, "class": cls.get(n)}
+        for n, s in h2h.summary.items()])

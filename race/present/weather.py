@@ -151,7 +151,8 @@ class Reading:
     air: str
     track: str
     humidity: str
-    wind: str
+    wind: str        # speed
+    wind_from: str   # "WNW (290°)": where the wind blows from
     rain: str
 
 
@@ -169,14 +170,14 @@ def reading_at(line: pd.DataFrame, units: Units, t_s: float | None = None) -> Re
         return None
     row = rows.iloc[-1]
     direction = row["wind_direction_deg"]
-    speed = _number(row["wind_speed"], units.speed)
-    wind = speed if speed == "—" or not compass(direction) else \
-        f"{speed} from {compass(direction)} ({float(direction):.0f}°)"
+    wind_from = f"{compass(direction)} ({float(direction):.0f}°)" if compass(direction) \
+        else "—"
     rain = row["rain"]
     return Reading(
         t_s=float(row["t_s"]), air=_number(row["air"], units.temp),
         track=_number(row["track"], units.temp),
-        humidity=_number(row["humidity_pct"], "%", 0), wind=wind,
+        humidity=_number(row["humidity_pct"], "%", 0),
+        wind=_number(row["wind_speed"], units.speed), wind_from=wind_from,
         rain="—" if rain is pd.NA or rain is None else ("yes" if bool(rain) else "no"))
 
 
