@@ -114,11 +114,12 @@ with weather_tab:
         empty_state(NO_WEATHER)
     else:
         st.caption(f"Last reading, race time {clock_text(latest.t_s)}")
-        for column, (label, value) in zip(st.columns(6), (
-                ("Air", latest.air), ("Track", latest.track), ("Humidity", latest.humidity),
-                ("Wind", latest.wind), ("Wind from", latest.wind_from),
-                ("Rain", latest.rain)), strict=True):
-            column.metric(label, value)
+        # A row that wraps (two or three a line on a phone), not six stacked columns.
+        with st.container(horizontal=True, gap="medium"):
+            for label, value in (("Air", latest.air), ("Track", latest.track),
+                                 ("Humidity", latest.humidity), ("Wind", latest.wind),
+                                 ("Wind from", latest.wind_from), ("Rain", latest.rain)):
+                st.metric(label, value, width="content", border=True)
         st.plotly_chart(memo_call(weather_charts.weather_figure, weather, units),
                         key="pw-weather-chart")
         st.caption(summary_text(weather, units))
