@@ -188,3 +188,30 @@ def test_real_sebring_weather_on_race_time(store: RaceStore) -> None:
     assert 60 < line["air"].median() < 100  # °F in March in Florida
     now = wx.reading_at(line, wx.units_for("IMSA"), end / 2)
     assert now.air.endswith("°F") and now.rain == "—"
+
+
+@requires_realdata
+@pytest.mark.realdata
+def test_every_real_imsa_weather_file_starts_with_its_race() -> None:
+    """The offset rule (module docstring of race.present.weather) on every real file: the
+    first reading lands within 75 s of the start. (Files may run on after a shortened race,
+    Lime Rock 2021, or stop early, Watkins Glen 2022: ``timeline`` keeps the race's part.)
+    One real file is empty (Long Beach 2023): the import skips it with a warning."""
+    from race.errors import ParseError
+    from race.sources.lapfile import parse_lap_file
+
+    checked, empty = 0, []
+    for folder in _real_weather_folders():
+        (lap_file,) = lap_files_in([str(folder)])
+        (weather_file,) = [p for p in folder.iterdir() if "weather" in p.name.lower()]
+        try:
+            readings = parse_weather_file(weather_file.read_bytes(), str(weather_file))
+        except ParseError:
+            empty.append(folder.name)
+            continue
+        laps = parse_lap_file(lap_file.read_bytes(), str(lap_file))
+        start = float(((laps["hour_of_day_s"] - laps["elapsed_s"]) % 86400).median())
+        t_s = wx.race_times_s(readings, start)
+        assert 0.0 <= t_s[0] <= 75.0, (folder, t_s[0])
+        checked += 1
+    assert checked >= 40 and empty == ["08-long-beach-street-circuit"]

@@ -83,13 +83,15 @@ def _car(laps: pd.DataFrame, number: str) -> pd.DataFrame:
 def _laps_done_at(car: pd.DataFrame, t_s: np.ndarray) -> np.ndarray:
     """The lap number of the car's last crossing at or before each time (0 before any)."""
     elapsed = car["elapsed_s"].to_numpy(dtype=float)
-    laps = car["lap_number"].to_numpy(dtype=np.int64)
     known = np.isfinite(elapsed)
-    elapsed, laps = elapsed[known], laps[known]
-    order = np.argsort(elapsed, kind="stable")
-    elapsed, laps = elapsed[order], np.maximum.accumulate(laps[order]) if len(laps) else laps
-    idx = np.searchsorted(elapsed, t_s, side="right") - 1
-    return np.where(idx >= 0, laps[np.maximum(idx, 0)] if len(laps) else 0, 0)
+    if not known.any():
+        return np.zeros(len(t_s), dtype=np.int64)
+    order = np.argsort(elapsed[known], kind="stable")
+    crossings = elapsed[known][order]
+    # the most laps completed by each crossing (lap numbers grow with time)
+    laps = np.maximum.accumulate(car["lap_number"].to_numpy(dtype=np.int64)[known][order])
+    idx = np.searchsorted(crossings, t_s, side="right") - 1
+    return np.where(idx >= 0, laps[np.maximum(idx, 0)], 0)
 
 
 def gap_series(laps: pd.DataFrame, a: str, b: str) -> pd.DataFrame:

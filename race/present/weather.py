@@ -5,9 +5,9 @@ Readings come from the ``weather`` table (``race.schema.WEATHER``): the IMSA wea
 time). A file's readings carry only their UTC time; the lap file's HOUR column is local time
 of day, so race time = UTC time − (the race's local start time + the track's UTC offset).
 The offset is a whole number of hours (every IMSA track is in such a zone) and is the one
-that puts the first reading nearest the start: the official file begins within a minute of
-the green flag in all 42 real files (2021-2024). Units follow the series: °F and mph for
-IMSA, °C and km/h for WEC.
+that puts the first reading nearest the start: the official file begins 0-75 s after the
+green flag in all 41 real files with readings (2021-2024; tests/test_weather.py). Units
+follow the series: °F and mph for IMSA, °C and km/h for WEC.
 """
 
 from __future__ import annotations
