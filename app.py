@@ -39,6 +39,7 @@ PAGES = [
     ("pages/live.py", "Live", ":material/sports_score:"),
     ("pages/feed.py", "Race feed", ":material/dynamic_feed:"),
     ("pages/laps.py", "Laps", ":material/timer:"),
+    ("pages/head_to_head.py", "Head-to-head", ":material/compare_arrows:"),
     ("pages/stints.py", "Stints & pits", ":material/tire_repair:"),
     ("pages/strategy.py", "Strategy", ":material/route:"),
     ("pages/predictions.py", "Predictions", ":material/insights:"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from race.present import timeline, views
-from ui import charts, data
+from race.present.presentation import clock_text
+from race.present.weather import (
+    race_time_range_h,
+    reading_at,
+    summary_text,
+    units_for,
+)
+from ui import charts, data, weather_charts
 from ui.render_cache import memo_call
 from ui.state import selection
 from ui.widgets import empty_state, filter_classes, require_race, styled_table
@@ -38,8 +45,13 @@ numbers = st.multiselect("Cars", options, default=default, key=f"pw_laps_cars::{
 full_range = st.toggle("Show every lap (pit stops and neutralised laps stretch the axis)",
                        key="pw_laps_full")
 
-trace_tab, times, positions, gaps = st.tabs(["Race trace", "Lap times", "Positions",
-                                             "Gap to class leader"])
+trace_tab, times, positions, gaps, weather_tab = st.tabs(
+    ["Race trace", "Lap times", "Positions", "Gap to class leader", "Weather"])
+weather = data.weather_line(sel.db_path, race_id, sel.version)
+units = units_for(data.race_row(sel.db_path, race_id, sel.version).get("series"))
+NO_WEATHER = ("No weather data for this race. IMSA weather files (26_Weather…, weather.csv) "
+              "beside the lap file are imported with it; a WEC live feed stores its "
+              "readings while it is followed.")
 with trace_tab:
     classes = [c for c in views.cars_per_class(filter_classes(board, sel.classes))]
     focus_class = board.loc[board["number"] == sel.focus, "class"]
@@ -51,9 +63,10 @@ with trace_tab:
         cls = first or classes[0]
     if cls is not None:
         in_class = board.loc[board["class"] == cls, "number"].tolist()
-        top = st.slider("Cars (class order)", 2, max(2, len(in_class)),
-                        min(6, max(2, len(in_class))), key=f"pw_trace_top::{race_id}::{cls}",
-                        disabled=len(in_class) <= 2)
+        # A slider from 2 to 2 is refused by Streamlit: a class of one or two cars shows all.
+        top = st.slider("Cars (class order)", 2, len(in_class), min(6, len(in_class)),
+                        key=f"pw_trace_top::{race_id}::{cls}") if len(in_class) > 2 \
+            else len(in_class)
         shown = list(dict.fromkeys([*in_class[:top],
                                     *([sel.focus] if sel.focus in in_class else []),
                                     *[n for n in followed if n in in_class]]))
@@ -74,14 +87,24 @@ if not numbers:
         empty_state("Pick one or more cars above to draw their laps.")
 else:
     y_range = None if full_range else views.lap_time_range(chosen)
+    x_range = race_time_range_h(chosen["elapsed_s"], chosen["start_s"])
     with times:
         st.plotly_chart(memo_call(charts.lap_time_figure, chosen, periods, numbers,
-                                  focus=sel.focus, y_range=y_range, followed=followed),
+                                  focus=sel.focus, y_range=y_range, followed=followed,
+                                  x_range=x_range),
                         key="pw-lap-chart")
+        if weather.empty:
+            st.caption("No weather data for this race.")
+        else:  # the same race-time axis as the lap chart above
+            st.plotly_chart(memo_call(weather_charts.weather_strip_figure, weather, units,
+                                      x_range=x_range), key="pw-weather-strip")
         st.caption("Shaded: neutralised periods (yellow FCY, orange safety car, red flag). "
                    "▼ in-lap (pit entry), ★ driver change, | on the top edge: a lap slower "
                    "than the axis (out-laps, slow zones, repairs). The axis is set from the "
-                   "clean laps unless 'Show every lap' is on.")
+                   "clean laps unless 'Show every lap' is on."
+                   + ("" if weather.empty else " Under the chart: air and track temperature "
+                      "on the same race time (rain shaded blue where the source reports "
+                      "it)."))
     with positions:
         in_class = st.toggle("Position in class", value=True, key="pw_laps_in_class")
         st.plotly_chart(memo_call(charts.position_figure, chosen, numbers, focus=sel.focus,
@@ -92,6 +115,22 @@ else:
                                   periods=periods, followed=followed), key="pw-gap-chart")
         st.caption("Gap at each line crossing to the first car of the class to complete the "
                    "same lap.")
+
+with weather_tab:
+    latest = reading_at(weather, units)
+    if latest is None:
+        empty_state(NO_WEATHER)
+    else:
+        st.caption(f"Last reading, race time {clock_text(latest.t_s)}")
+        # A row that wraps (two or three a line on a phone), not six stacked columns.
+        with st.container(horizontal=True, gap="medium"):
+            for label, value in (("Air", latest.air), ("Track", latest.track),
+                                 ("Humidity", latest.humidity), ("Wind", latest.wind),
+                                 ("Wind from", latest.wind_from), ("Rain", latest.rain)):
+                st.metric(label, value, width="content", border=True)
+        st.plotly_chart(memo_call(weather_charts.weather_figure, weather, units),
+                        key="pw-weather-chart")
+        st.caption(summary_text(weather, units))
 
 st.markdown("**Clean-lap pace** — clean = not lap 1, not an in/out lap, not neutralised, "
             "not the first lap after a restart.")

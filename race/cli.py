@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,18 +86,26 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list of imported races")
 
 
+def is_lap_file_name(name: str) -> bool:
+    """laps.csv, ``<session>-laps.csv`` (beside ``<session>-results.csv`` and
+    ``<session>-weather.csv``, as the importer pairs them), *Analysis*, *Time Cards*."""
+    lowered = name.lower()
+    return lowered.endswith(".csv") and (
+        lowered == "laps.csv" or re.search(r"[-_ ]laps\.csv$", lowered) is not None
+        or "analysis" in lowered or "time cards" in lowered)
+
+
 def lap_files_in(paths: Sequence[str]) -> list[Path]:
-    """Expand folders to the lap files inside them (laps.csv, *Analysis*, *Time Cards*)."""
+    """Expand folders to the lap files inside them (``is_lap_file_name``)."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and (
-                p.name.lower() == "laps.csv" or "analysis" in p.name.lower()
-                or "time cards" in p.name.lower()) and p.suffix.lower() == ".csv")
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and is_lap_file_name(p.name))
             if not found:
-                raise RaceDataError(f"{path}: no lap files (laps.csv, *Analysis*.csv, "
-                                    "*Time Cards*.csv) in this folder")
+                raise RaceDataError(f"{path}: no lap files (laps.csv, <session>-laps.csv, "
+                                    "*Analysis*.csv, *Time Cards*.csv) in this folder")
             files.extend(found)
         else:
             files.append(path)

@@ -162,11 +162,14 @@ CLASSIFICATION = Table("classification", (
 
 # Weather readings: the IMSA weather file (about one a minute) and the WEC live feed (one
 # per poll, converted from °C/hPa/km/h); ``elapsed_s`` is the race time of the reading
-# when the source states it (live feeds), NULL for the files.
+# when the source states it (live feeds), NULL for the files (race.present.weather maps
+# them onto race time). ``rain``: the source says it rains (True) or not (False); NULL when
+# it does not say (IMSA files write RAIN -1; the WEC feed's ``weather`` text, when given).
 WEATHER = Table("weather", (
     ("race_id", "VARCHAR"), ("time_utc", "TIMESTAMP"), ("air_temp_f", "DOUBLE"),
     ("track_temp_f", "DOUBLE"), ("humidity_pct", "DOUBLE"), ("pressure_inhg", "DOUBLE"),
     ("wind_speed_mph", "DOUBLE"), ("wind_direction_deg", "DOUBLE"), ("elapsed_s", "DOUBLE"),
+    ("rain", "BOOLEAN"),
 ), ("race_id", "time_utc"))
 
 INGEST_LOG = Table("ingest_log", (

@@ -18,8 +18,8 @@ from tests.conftest import REALDATA, ROOT, requires_realdata
 from tests.shown import shown_table
 
 APP = str(ROOT / "app.py")
-PAGES = ["pages/live.py", "pages/laps.py", "pages/stints.py", "pages/strategy.py",
-         "pages/predictions.py", "pages/anomalies.py", "pages/data.py"]
+PAGES = ["pages/live.py", "pages/laps.py", "pages/head_to_head.py", "pages/stints.py",
+         "pages/strategy.py", "pages/predictions.py", "pages/anomalies.py", "pages/data.py"]
 LE_MANS = REALDATA / "wec" / "2024" / "le-mans-24h" / "laps.csv"
 TIMEOUT = 60
 

@@ -87,13 +87,16 @@ def _period_shapes(periods: pd.DataFrame) -> tuple[list[dict], list[go.Scatter]]
 
 def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence[str], *,
                     focus: str | None, y_range: tuple[float, float] | None,
-                    followed: Sequence[str] = ()) -> go.Figure:
+                    followed: Sequence[str] = (),
+                    x_range: tuple[float, float] | None = None) -> go.Figure:
     """Lap time against race time for ``numbers``: in-laps ▼, driver changes ★, periods shaded.
 
     Args:
         laps: laps of the selected cars (``race.present.views.LAP_CHART_COLUMNS``).
         periods: the race's flag periods.
         y_range: (low, high) in seconds, or None to show every lap.
+        x_range: (start, end) race time in hours, or None to fit the laps (the weather
+            strip under the chart is given the same range).
     """
     fig = go.Figure()
     colours = car_colours(numbers)
@@ -168,7 +171,21 @@ def lap_time_figure(laps: pd.DataFrame, periods: pd.DataFrame, numbers: Sequence
     fig.update_layout(shapes=shapes)
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+        align_plot_area(fig)
     return fig
+
+
+# Left margin (px) of charts stacked on one race-time axis: a fixed margin (not one fitted
+# to each chart's tick labels) puts their plot areas, and so their x axes, one above the other.
+STACKED_LEFT_PX = 72
+
+
+def align_plot_area(fig: go.Figure) -> None:
+    """Give ``fig`` the fixed left margin of the charts stacked on the race-time axis."""
+    fig.update_layout(margin={"l": STACKED_LEFT_PX, "r": 10})
+    fig.update_yaxes(automargin=False)
 
 
 def position_figure(history: pd.DataFrame, numbers: Sequence[str], *, focus: str | None,

@@ -212,10 +212,37 @@ def fresh_alert_numbers(path: str, race_id: str, at_s: float, writes: int) -> fr
     return frozenset(queries.fresh_alert_numbers(get_store(path), race_id, at_s))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def head_to_head_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
+    """The laps a head-to-head reads (``race.present.head_to_head.LAP_COLUMNS``; read-only)."""
+    from race.present.head_to_head import LAP_COLUMNS
+    return get_store(path).table("laps", race_id, LAP_COLUMNS, via_arrow=True)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def head_to_head(path: str, race_id: str, version: int, a: str, b: str) -> object:
+    """Cars ``a`` and ``b`` compared (``race.present.head_to_head.HeadToHead``; shared,
+    read-only)."""
+    from race.present.head_to_head import compare
+    return compare(head_to_head_laps(path, race_id, version),
+                   table(path, race_id, version, "stints"),
+                   table(path, race_id, version, "pit_stops"), a, b)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def weather_line(path: str, race_id: str, version: int) -> pd.DataFrame:
+    """The race's weather readings on race time (``race.present.weather.timeline``;
+    read-only); empty when the race has none."""
+    from race.present.weather import timeline
+    return timeline(table(path, race_id, version, "weather"), race_row(path, race_id, version),
+                    race_end_s(path, race_id, version))
+
+
 # Every cache above but the strategy history: keyed by the data version (module docstring).
 VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s,
              race_finish_s, lap_history, ingest_log, live_states, strategy_laps,
-             strategy_snapshot, stints_page, race_choices, events, latest_events_html)
+             strategy_snapshot, stints_page, race_choices, events, latest_events_html,
+             head_to_head_laps, head_to_head, weather_line)
 _seen_versions: dict[str, int] = {}
 _seen_lock = threading.Lock()
 

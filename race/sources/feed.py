@@ -105,7 +105,8 @@ class FeedSnapshot:
         flag_periods: the same as periods (flag, start s, end s or None for the open one).
         start_epoch_ms: wall-clock instant of the start (WEC 2026 ``params.startTime``).
         weather: the feed's weather as it gives it (WEC: ``airTemp`` °C, ``trackTemp`` °C,
-            ``humidity`` %, ``pressure`` hPa, ``windSpeed``, ``windDirection`` °).
+            ``humidity`` %, ``pressure`` hPa, ``windSpeed``, ``windDirection`` °, and the
+            ``weather`` text, "sunny", "cloudy" …, when the payload has it).
         missing: fields the parser needs and did not find (``params.elapsedTime``,
             ``entries[].lap`` …): a layout it does not fully understand. Empty when all found.
         warnings: oddities the parser worked around (a ``driverId`` pointing to no one …).
@@ -167,6 +168,21 @@ _WEATHER_COLUMNS = {
 }
 
 
+# Words of the WEC feed's ``weather`` text ("sunny", "cloudy" in real payloads): rain when
+# one of the first appears, dry when one of the second does, unknown otherwise.
+_RAIN_WORDS = re.compile(r"rain|wet|shower|drizzle|storm|thunder", re.I)
+_DRY_WORDS = re.compile(r"sun|cloud|clear|overcast|dry|fair", re.I)
+
+
+def rain_from_text(text: object) -> bool | None:
+    """Whether a weather text says it rains (None when it says neither)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    if _RAIN_WORDS.search(text):
+        return True
+    return False if _DRY_WORDS.search(text) else None
+
+
 def weather_row(snapshot: FeedSnapshot, received_s: float) -> dict | None:
     """One ``weather`` row from a WEC payload's weather, or None when it has none.
 
@@ -179,6 +195,9 @@ def weather_row(snapshot: FeedSnapshot, received_s: float) -> dict | None:
         number = as_float(snapshot.weather.get(key))
         if number is not None and math.isfinite(number):
             values[column] = round(convert(number), 4)
+    rain = rain_from_text(snapshot.weather.get("weather"))
+    if rain is not None:
+        values["rain"] = rain
     if not values:
         return None
     if snapshot.start_epoch_ms is not None and snapshot.clock_s is not None:

@@ -158,7 +158,9 @@ def parse_weather_file(data: bytes, source: str = "<weather>") -> pd.DataFrame:
 
     Returns:
         DataFrame ``time_utc, air_temp_f, track_temp_f, humidity_pct, pressure_inhg,
-        wind_speed_mph, wind_direction_deg`` (RAIN is not usable and is dropped).
+        wind_speed_mph, wind_direction_deg, rain``. RAIN is -1 (not measured) in every real
+        file (2021-2024): ``rain`` is then None; 0 is False, above 0 True. A RAIN that is
+        not a number is None too (it never makes the file unreadable).
     """
     table, lines = read_text_table(data, source)
     missing = [c for c in WEATHER_REQUIRED if c not in table.column_names]
@@ -179,5 +181,15 @@ def parse_weather_file(data: bytes, source: str = "<weather>") -> pd.DataFrame:
         "pressure_inhg": _numbers(table, "PRESSURE", source, lines),
         "wind_speed_mph": _numbers(table, "WIND_SPEED", source, lines),
         "wind_direction_deg": _numbers(table, "WIND_DIRECTION", source, lines),
+        "rain": _rain(table),
     })
     return frame.dropna(subset=["time_utc"]).reset_index(drop=True)
+
+
+def _rain(table) -> pd.Series:
+    """RAIN as True / False, None where it is -1 (not measured), empty or not a number."""
+    if "RAIN" not in table.column_names:
+        return pd.Series([None] * table.num_rows, dtype="boolean")
+    value = pd.to_numeric(pd.Series(table.column("RAIN").to_pylist(), dtype=object)
+                          .astype(str).str.strip(), errors="coerce")
+    return (value > 0).astype("boolean").mask(~(value >= 0))

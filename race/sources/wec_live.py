@@ -351,7 +351,10 @@ def parse_wec_2026(data: dict, params: dict, entries: list[dict],
     periods = flag_periods_2026(data.get("progressFlagState"), start_epoch)
     flag = _flag_2026(params, data.get("progressFlagState"), periods)
     event = as_text(params.get("eventName"))
-    weather = {k: as_float(params.get(k)) for k in WEATHER_KEYS if k in params}
+    weather: dict[str, float | str | None] = {k: as_float(params.get(k))
+                                              for k in WEATHER_KEYS if k in params}
+    if "weather" in params:  # a text ("sunny"): tells rain from dry (feed.rain_from_text)
+        weather["weather"] = as_text(params.get("weather"))
     return FeedSnapshot(
         source="wec", layout="wec-2026", cars=tuple(cars),
         event=None if event in ("N/A", "-") else event,
