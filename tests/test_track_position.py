@@ -234,8 +234,10 @@ def test_the_ring_draws_pit_lane_lapped_focus_and_followed_cars() -> None:
     positions = track_positions(laps, t)
     spec = ring_figure(positions, (0.3, 0.7), t_s=t, focus="2", followed=("3",))
     go.Figure(spec)  # a valid Plotly figure as it is
-    cars = [tr for tr in spec["data"] if tr.get("mode") == "markers"]
+    cars = [tr for tr in spec["data"] if tr.get("mode") == "markers" and "hovertext" in tr]
     assert sorted(tr["name"] for tr in cars) == ["GTD", "GTP"]
+    legend = [tr["name"] for tr in spec["data"] if tr.get("showlegend", True)]
+    assert legend == ["GTP", "GTD"]  # filled class entries, fastest class first
     gtp = next(tr for tr in cars if tr["name"] == "GTP")
     at = dict(zip(gtp["hovertext"], range(len(gtp["x"])), strict=True))
     two = next(i for h, i in at.items() if h.startswith("<b>#2<"))

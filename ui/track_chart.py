@@ -69,7 +69,8 @@ def _track_traces(*boundaries: float) -> tuple[dict, ...]:
         bx, by = _arc_between(b, TRACK_R - 0.08, b, TRACK_R + 0.08)
         marks_x += [None, *bx]
         marks_y += [None, *by]
-    label_x, label_y = _xy(np.array([0.0, *boundaries]), TRACK_R + 0.2)
+    # "Line" beside the line, not over it (the cars that just crossed are there).
+    label_x, label_y = _xy(np.array([-0.045, *boundaries]), TRACK_R + 0.2)
     pit_label_x, pit_label_y = _xy(np.zeros(1), PIT_R - 0.1)
     return (
         _scatter(x=track_x, y=track_y, mode="lines", hoverinfo="skip", showlegend=False,
@@ -109,7 +110,7 @@ def _hover(number: np.ndarray, cls: np.ndarray, laps: np.ndarray, fraction: np.n
 
 def ring_figure(positions: pd.DataFrame, boundaries: Sequence[float], *, t_s: float,
                 focus: str | None = None, followed: tuple[str, ...] = (),
-                height: int = 340) -> dict:
+                height: int = 310) -> dict:
     """The ring for ``track_positions`` rows (``stopped`` cars are left out).
 
     Args:
@@ -149,9 +150,13 @@ def ring_figure(positions: pd.DataFrame, boundaries: Sequence[float], *, t_s: fl
         rows = np.concatenate([np.flatnonzero((cls == c) & ~is_marked),
                                np.flatnonzero((cls == c) & is_marked)])
         colour = class_colour(c)
+        # The legend's entry: a filled marker of the class (a car's may be hollow).
+        traces.append(_scatter(x=[None], y=[None], mode="markers", name=escape(c) or "—",
+                               legendgroup=c, hoverinfo="skip",
+                               marker={"color": colour, "size": 10}))
         traces.append(_scatter(
             x=x[rows], y=y[rows], mode="markers", name=escape(c) or "—", legendgroup=c,
-            hovertext=hover[rows], hoverinfo="text",
+            showlegend=False, hovertext=hover[rows], hoverinfo="text",
             marker={"color": np.where(lapped[rows], "rgba(0,0,0,0)", colour),
                     "size": np.where(is_focus[rows], 15, 10),
                     "line": {"color": np.where(is_focus[rows], "#ffffff", colour).tolist(),
@@ -166,7 +171,7 @@ def ring_figure(positions: pd.DataFrame, boundaries: Sequence[float], *, t_s: fl
             textfont={"color": ["#ffffff" if n == focus else "#ffd54f"
                                 for n in number[is_marked]], "size": 12}))
 
-    extent = TRACK_R + 0.3
+    extent = TRACK_R + 0.27
     layout = {
         "height": height, "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",

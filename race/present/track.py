@@ -51,10 +51,10 @@ def ring_caption(positions: pd.DataFrame) -> str:
     """One line under the ring: how it is estimated, and who is not drawn."""
     pit = int(positions["in_pit"].sum())
     stopped = int((positions["status"] == "stopped").sum())
-    parts = ["Estimated from each car's last crossing, sector times and recent pace",
-             "hollow = a lap or more down on its class leader"]
+    parts = ["Estimated from each car's last crossing, sectors and recent pace",
+             "hollow: a lap or more down in its class"]
     if pit:
         parts.append(f"{pit} in the pit lane")
     if stopped:
-        parts.append(f"{stopped} stopped (no crossing for 3 laps; not drawn)")
+        parts.append(f"{stopped} stopped, not drawn")
     return " · ".join(parts) + "."
