@@ -67,7 +67,8 @@ def track_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, 
     with guard():
         version = data.data_version(path)
         as_of = data.track_as_of_s(path, race_id, version, t_s)
-        figure, caption = data.track_ring(path, race_id, version, t_s, int(as_of), classes,
+        cut = data.track_cut_s(path, race_id, version, t_s)
+        figure, caption = data.track_ring(path, race_id, version, cut, int(as_of), classes,
                                           focus, followed)
         st.markdown("**Track position**")
         st.plotly_chart(figure, key="pw-ring", config={"displayModeBar": False})

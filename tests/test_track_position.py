@@ -199,6 +199,10 @@ def test_empty_laps_give_no_rows() -> None:
     laps = frame(car_laps("1", "GTP", 100.0, 3))
     out = track_positions(laps, 50.0)
     assert out.empty and list(out.columns) == POSITION_COLUMNS
+    import plotly.graph_objects as go
+
+    from ui.track_chart import ring_figure
+    go.Figure(ring_figure(out, (0.3, 0.7), t_s=50.0))  # the ring with no car yet
 
 
 @requires_realdata
