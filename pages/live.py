@@ -68,6 +68,27 @@ def feed_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, .
     st.session_state["pw_feed_ms"] = (time.perf_counter() - started) * 1000
 
 
+@st.fragment(run_every="5s")
+def track_panel(path: str, race_id: str, t_s: float | None, classes: tuple[str, ...],
+                focus: str | None, followed: tuple[str, ...] = (), delay_s: int = 0) -> None:
+    """The track-position ring as of ``t_s`` − ``delay_s`` (None and no delay: the live
+    clock now, or the latest crossing); figure made once per data version and race second."""
+    started, started_cpu = time.perf_counter(), time.process_time()
+    with guard():
+        version = data.data_version(path)
+        if delay_s:  # the same delayed moment as the board beside it
+            t_s = moment.as_of_s(path, race_id, version, delay_s, t_s)
+        as_of = data.track_as_of_s(path, race_id, version, t_s)
+        cut = data.track_cut_s(path, race_id, version, t_s)
+        figure, caption = data.track_ring(path, race_id, version, cut, int(as_of), classes,
+                                          focus, followed)
+        st.markdown("**Track position**")
+        st.plotly_chart(figure, key="pw-ring", config={"displayModeBar": False})
+        st.caption(caption)
+    st.session_state["pw_ring_ms"] = (time.perf_counter() - started) * 1000
+    st.session_state["pw_ring_cpu_ms"] = (time.process_time() - started_cpu) * 1000
+
+
 sel = selection()
 if sel.race_id is None:
     st.subheader("Live", anchor=False)
@@ -109,6 +130,7 @@ with board_area:
     live_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, by_class,
                tuple(views.leaderboard_columns(layout, sectors)), sel.followed, sel.delay_s)
 with feed_area:
+    track_panel(sel.db_path, race_id, t_s, sel.classes, sel.focus, sel.followed, sel.delay_s)
     feed_panel(sel.db_path, race_id, t_s, sel.classes, sel.followed, sel.delay_s)
 st.caption("Last lap: purple = fastest lap of the race so far, green = the car's best so far. "
            "Gaps in laps when a car is a lap or more down. Times M:SS.mmm; click a column "

@@ -266,3 +266,70 @@ def data_version(path: str) -> int:
         # ui.render_cache is keyed by content, not by version: a table or figure whose rows
         # did not change is still good (its LRU bounds the memory).
     return version
+
+
+# -- the track-position ring (issue #14): per data version and as-of second ----------------
+@st.cache_resource(max_entries=2, show_spinner=False)
+def track_laps(path: str, race_id: str, version: int) -> tuple[pd.DataFrame, object]:
+    """(the laps the estimate reads, their crossing times sorted); shared, read-only."""
+    import numpy as np
+
+    from race.present.track import track_laps as read
+    laps = read(get_store(path), race_id)
+    return laps, np.sort(laps["elapsed_s"].dropna().to_numpy(dtype=float))
+
+
+def track_cut_s(path: str, race_id: str, version: int, t_s: float | None) -> float | None:
+    """The latest crossing at or before ``t_s``, the key of the basis: the same until the
+    next crossing (a replay or a delayed view moving on). None when every lap is."""
+    if t_s is None:
+        return None
+    _, crossings = track_laps(path, race_id, version)
+    i = int(crossings.searchsorted(t_s, side="right"))
+    if i >= len(crossings):
+        return None
+    return float(crossings[i - 1]) if i else -1.0
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def track_basis(path: str, race_id: str, version: int, cut_s: float | None) -> object:
+    """``race.analysis.track_position.track_basis`` of the laps up to ``cut_s`` (None: all
+    of them, the live case: one basis serves every rerun until new laps arrive). Read-only."""
+    from race.analysis.track_position import track_basis as basis_of
+    laps, _ = track_laps(path, race_id, version)
+    if cut_s is not None:
+        laps = laps[laps["elapsed_s"] <= cut_s]
+    return basis_of(laps)
+
+
+def track_as_of_s(path: str, race_id: str, version: int, t_s: float | None) -> float:
+    """The race time the ring shows: the replay's moment, the live clock now, or the
+    latest crossing of a race no longer followed (``race.present.track.as_of_s``)."""
+    from race.present.track import as_of_s
+    live = None
+    if t_s is None:
+        states = live_states(path, version)
+        if len(states):
+            rows = states[states["race_id"] == race_id]
+            live = rows.iloc[0].to_dict() if len(rows) else None
+    return as_of_s(t_s, race_end_s(path, race_id, version), live)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def track_ring(path: str, race_id: str, version: int, cut_s: float | None, as_of_s: int,
+               classes: tuple[str, ...], focus: str | None,
+               followed: tuple[str, ...]) -> tuple[object, str]:
+    """(ring figure, caption) as of race second ``as_of_s`` from the laps up to ``cut_s``
+    (``track_cut_s``): a plain specification kept serialised (``render_cache.kept_spec``);
+    a rerun in the same second sends it as it is."""
+    from race.analysis.track_position import positions_at
+    from race.present.track import ring_caption
+    from ui.track_chart import ring_figure
+    basis = track_basis(path, race_id, version, cut_s)
+    positions = _in_classes(positions_at(basis, float(as_of_s)), classes)
+    figure = ring_figure(positions, basis.knots_b, t_s=float(as_of_s), focus=focus,
+                         followed=followed)
+    return render_cache.kept_spec(figure), ring_caption(positions)
+
+
+VERSIONED = (*VERSIONED, track_laps, track_basis, track_ring)
