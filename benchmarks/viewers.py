@@ -21,7 +21,8 @@ is a replica (``RACE_READ_FROM=DIR``), so every viewer's refresh meets a new dat
 every second rerun. The replica's CPU with no viewer (picking up snapshots) is subtracted.
 
 Targets (issue 15): ≤ 20 ms per viewer-rerun with no new data, ≤ 60 ms with new data.
-Usage: ``python benchmarks/viewers.py [--lap-file CSV] [--viewers 1 5 20] [--seconds 60] [--new-data]``.
+Usage: ``python benchmarks/viewers.py [--lap-file CSV] [--viewers 1 5 20] [--seconds 60]
+[--new-data]``.
 """
 
 from __future__ import annotations
