@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,27 +51,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("browser")
+@contextmanager
+def streamlit_on(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``streamlit run app.py`` with ``env`` over this process's environment, at a free port
+    on 127.0.0.1, its output in ``log_path``; yields the address, stopped after."""
     port = free_port()
-    calendar = tmp / "calendar.csv"  # one race, far ahead: the monitor idles, never fetches
-    calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
-                        "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
-                        "6,wec,https://example.invalid/data.json,,Race\n")
-    # The monitor on (its models job trains the sample race's model), models in tmp.
-    env = {**os.environ, "RACE_DB": str(tmp / "race.duckdb"),
-           "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"), "PYTHONUNBUFFERED": "1",
-           "RACE_MONITOR": "on", "RACE_CALENDAR": str(calendar),
-           "RACE_MODELS_DIR": str(tmp / "models")}
-    SERVER["log"] = tmp / "server.log"
-    SERVER["video"] = tmp / "background.mp4"  # absent until test_07 writes it
-    log = (tmp / "server.log").open("w")
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=log,
+        stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -82,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp / 'server.log').read_text()}")
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text()}")
             time.sleep(0.3)
         yield url
     finally:
@@ -95,22 +87,47 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="module")
-def page(server: str) -> Iterator[Page]:
-    if ARTIFACTS.exists():
-        for old in ARTIFACTS.glob("*.png"):
-            old.unlink()
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1000) -> Iterator[Page]:
+    """One page of Debian's Chromium (headless) at ``width`` × ``height`` px."""
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        context = browser.new_context(viewport={"width": width, "height": height})
         pg = context.new_page()
         pg.set_default_timeout(30_000)
         yield pg
         context.close()
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("browser")
+    calendar = tmp / "calendar.csv"  # one race, far ahead: the monitor idles, never fetches
+    calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
+                        "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
+                        "6,wec,https://example.invalid/data.json,,Race\n")
+    # The monitor on (its models job trains the sample race's model), models in tmp.
+    env = {"RACE_DB": str(tmp / "race.duckdb"),
+           "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"),
+           "RACE_MONITOR": "on", "RACE_CALENDAR": str(calendar),
+           "RACE_MODELS_DIR": str(tmp / "models")}
+    SERVER["log"] = tmp / "server.log"
+    SERVER["video"] = tmp / "background.mp4"  # absent until test_07 writes it
+    with streamlit_on(env, tmp / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Page]:
+    if ARTIFACTS.exists():
+        for old in ARTIFACTS.glob("*.png"):
+            old.unlink()
+    with chromium_page(1500, 1000) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="module")

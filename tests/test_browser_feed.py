@@ -12,7 +12,7 @@ import pytest
 
 from tests.test_browser import (  # noqa: F401  (the server fixture)
     ARTIFACTS,
-    CHROMIUM,
+    chromium_page,
     no_exception,
     server,
     settle,
@@ -22,22 +22,13 @@ from tests.test_browser import (  # noqa: F401  (the server fixture)
 pytestmark = pytest.mark.browser
 COUNT = re.compile(r"^[\d,]+ of [\d,]+ events$")
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:  # noqa: F811
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
+    with chromium_page() as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 def test_02_latest_events_beside_the_live_board(page: Page, server: str) -> None:  # noqa: F811

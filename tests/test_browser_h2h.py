@@ -5,63 +5,19 @@ and 390 px; screenshots ``artifacts/h2h-*.png`` (git-ignored). Skipped like
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from race.importer import import_lap_file
 from race.store import RaceStore
 from tests import lapfixture
-from tests.conftest import ROOT
-from tests.test_browser import ARTIFACTS, CHROMIUM, free_port, no_exception, settle, shot
+from tests.test_browser import chromium_page, no_exception, settle, shot, streamlit_on
 
 pytestmark = pytest.mark.browser
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-@contextmanager
-def streamlit_on(db: Path, log_path: Path) -> Iterator[str]:
-    """``streamlit run app.py`` on ``db`` (monitor off) at a free port; stopped after."""
-    port = free_port()
-    env = {**os.environ, "RACE_DB": str(db), "RACE_MONITOR": "off", "PYTHONUNBUFFERED": "1",
-           "RACE_BACKGROUND_VIDEO": str(db.parent / "no-video.mp4"),
-           "RACE_MODELS_DIR": str(db.parent / "models")}
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {log_path.read_text()}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -72,23 +28,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (tmp / "race" / "weather.csv").write_bytes(lapfixture.weather_file())
     with RaceStore(tmp / "race.duckdb") as store:
         import_lap_file(store, tmp / "race" / "laps.csv")
-    with streamlit_on(tmp / "race.duckdb", tmp / "server.log") as url:
+    env = {"RACE_DB": str(tmp / "race.duckdb"), "RACE_MONITOR": "off",
+           "RACE_BACKGROUND_VIDEO": str(tmp / "no-video.mp4"),
+           "RACE_MODELS_DIR": str(tmp / "models")}
+    with streamlit_on(env, tmp / "server.log") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
+    with chromium_page() as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 def _open(pg: Page, server: str, path: str) -> None:
