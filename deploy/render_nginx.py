@@ -16,7 +16,7 @@ TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 ADDRESS = re.compile(r"^[\w.\-\[\]:]+:\d{1,5}$")
 
 
-def render(prefix: Path, listen: str, replicas: list[str], *, max_fails: int = 1,
+def render(prefix: Path, listen: str, replicas: list[str], *, max_fails: int = 2,
            fail_timeout_s: int = 10) -> str:
     """The configuration text; each replica is marked failed for ``fail_timeout_s`` after
     ``max_fails`` failed attempts."""

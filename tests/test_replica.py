@@ -273,7 +273,7 @@ def test_the_nginx_configuration_is_valid(tmp_path: Path) -> None:
          "127.0.0.1:18602", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     text = out.read_text()
-    for needed in ("hash $pitwall_route consistent", "server 127.0.0.1:18601 max_fails=1",
+    for needed in ("hash $pitwall_route consistent", "server 127.0.0.1:18601 max_fails=2",
                    "server 127.0.0.1:18602", "proxy_set_header Upgrade $http_upgrade",
                    "proxy_http_version 1.1", "proxy_next_upstream error timeout"):
         assert needed in text, needed
