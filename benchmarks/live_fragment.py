@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
 
 DEFAULT_FILE = ROOT.parent / "shared" / "realdata" / "wec" / "2024" / "le-mans-24h" / "laps.csv"
-PAGES = ["pages/live.py", "pages/feed.py", "pages/laps.py", "pages/stints.py", "pages/strategy.py",
-         "pages/predictions.py", "pages/anomalies.py", "pages/data.py"]
+PAGES = ["pages/live.py", "pages/feed.py", "pages/laps.py", "pages/head_to_head.py",
+         "pages/stints.py", "pages/strategy.py", "pages/predictions.py", "pages/anomalies.py",
+         "pages/data.py"]
 
 
 def navigation_only() -> None:

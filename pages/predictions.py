@@ -83,7 +83,11 @@ def predictions_panel() -> None:
         else:
             st.markdown(f"**Model:** {overview.model or choice.label}")
             if (overview.model or choice.label) == BASELINE:
-                st.caption(f"The EWMA baseline with online intervals: {choice.reason}.")
+                # A replica names the model of the predictions its publisher stored; its own
+                # models folder (and Train now) play no part.
+                why = ("the publisher has stored no model predictions for this race yet"
+                       if replica else choice.reason)
+                st.caption(f"The EWMA baseline with online intervals: {why}.")
             elif race_id in choice.training_races:
                 st.caption("This race is one of the model's training races: its accuracy "
                            "below is in-sample.")
