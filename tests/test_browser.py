@@ -103,13 +103,19 @@ def chromium_page(width: int = 1400, height: int = 1000) -> Iterator[Page]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("browser")
-    calendar = tmp / "calendar.csv"  # one race, far ahead: the monitor idles, never fetches
+def far_future_calendar(folder: Path) -> Path:
+    """A calendar of one race, far ahead: the monitor idles and never fetches."""
+    calendar = folder / "calendar.csv"
     calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
                         "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
                         "6,wec,https://example.invalid/data.json,,Race\n")
+    return calendar
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("browser")
+    calendar = far_future_calendar(tmp)
     # The monitor on (its models job trains the sample race's model), models in tmp.
     env = {"RACE_DB": str(tmp / "race.duckdb"),
            "RACE_BACKGROUND_VIDEO": str(tmp / "background.mp4"),

@@ -9,7 +9,8 @@ Strategy of a finished race gives no pit window or what-if; and within 4 minutes
 start, Predictions name a trained model (not the EWMA baseline).
 
 Skipped, with the reason, without the real data, Playwright or Chromium. Screenshots go to
-``artifacts/real-*.png`` (git-ignored). Runtime about 3 min on a quiet 2-core machine.
+``artifacts/real-<imsa|wec>-<page>-<width>.png`` (git-ignored). Runtime about 3 min on a
+quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.conftest import ROOT
 from tests.test_browser import (
     RAW_MISSING,
     chromium_page,
+    far_future_calendar,
     no_exception,
     settle,
     shot,
@@ -43,8 +45,7 @@ if not all((REALDATA / folder).is_dir() for folder in RACES):
 
 from playwright.sync_api import Page  # noqa: E402  (test_browser skipped without it)
 
-PAGES = ["live", "feed", "laps", "head_to_head", "stints", "strategy", "predictions",
-         "anomalies", "data"]
+PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))  # every page, new ones too
 MODEL_BUDGET_S = 240.0  # issue 13: within 4 minutes, Predictions show a trained model
 
 
@@ -64,10 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     assert len(races) == len(RACES), races
     print(f"\n{len(RACES)} races imported by the command line in "
           f"{time.monotonic() - imported:.0f} s")
-    calendar = tmp / "calendar.csv"  # one race, far ahead: the monitor idles, never fetches
-    calendar.write_text("series,season,event,track,start_utc,duration_h,source,feed_url,"
-                        "flag_url,session\nWEC,2099,Far Future 6h,Track,2099-06-13T14:00:00Z,"
-                        "6,wec,https://example.invalid/data.json,,Race\n")
+    calendar = far_future_calendar(tmp)
     started = time.monotonic()
     with streamlit_on({"RACE_DB": env["RACE_DB"], "RACE_MODELS_DIR": env["RACE_MODELS_DIR"],
                        "RACE_CALENDAR": str(calendar),
@@ -128,12 +126,12 @@ def test_02_every_page_of_both_races_is_finished(page: Page, server: dict, width
             for stem in PAGES:
                 text = open_page(page, server["url"], stem, race_id)
                 where = f"{stem} of {race_id} at {width} px"
-                no_raw_missing(text, where)
+                no_raw_missing(page.locator("body").inner_text(), where)  # sidebar too
                 assert "Traceback" not in text, where
                 if stem == "strategy":  # both races are finished: no advice
                     assert "Race finished at" in text, where
                     assert "Pit window" not in text and "What if" not in text, where
-                shot(page, f"real-{short}-{PAGES.index(stem):02d}-{stem}-{width}")
+                shot(page, f"real-{short}-{stem}-{width}")
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})
 
