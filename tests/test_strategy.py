@@ -210,6 +210,9 @@ def test_drive_time_rules_and_risk(race_laps: pd.DataFrame) -> None:
     assert rule_for(rules, "IMSA", "GTD", 2.67, "Platinum")[0] == 10 * 60
     assert rule_for(rules, "WEC", "LMP2", 6.0, None) == (75 * 60, 210 * 60)
     assert np.isnan(rule_for(rules, "XYZ", "GTD", 6.0, None)[0])
+    # A driver listed without a licence (NaN in the results) gets the "any" rule.
+    assert rule_for(rules, "IMSA", "GTD", 2.67, float("nan")) == \
+        rule_for(rules, "IMSA", "GTD", 2.67, None)
     roster = race_laps.groupby(["number", "driver_number"], as_index=False)["driver_name"].first()
     summary = driver_summary(race_laps, 1200.0, roster=roster)
     assert len(summary) == len(roster)          # driver 2 has not driven yet: listed at 0

@@ -51,7 +51,7 @@ def rule_for(rules: pd.DataFrame, series: str, cls: str, race_hours: float,
     a named class over ``*``.
     """
     ck = class_key(cls)
-    amateur = (rating or "").upper() in AMATEUR_RATINGS
+    amateur = isinstance(rating, str) and rating.upper() in AMATEUR_RATINGS
     best: tuple[int, float, float] | None = None
     for row in _records(rules):
         if str(row["series"]).upper() != series.upper():

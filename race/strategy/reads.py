@@ -68,7 +68,8 @@ def strategy_snapshot(store: RaceStore, race_id: str, t_s: float | None = None, 
     drivers = store.table("drivers", race_id)
     ratings = None
     if "licence" in drivers and drivers["licence"].notna().any():
-        ratings = drivers.set_index(["number", "driver_number"])["licence"]
+        # A driver the results list without a licence (Indianapolis 2023) has no rating.
+        ratings = drivers.set_index(["number", "driver_number"])["licence"].dropna()
     return build_snapshot(laps, history, track=track, series=series, end_s=end_s, t_s=t_s,
                           draws=draws, ratings=ratings,
                           roster=drivers[["number", "driver_number", "driver_name"]])
