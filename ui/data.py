@@ -52,9 +52,21 @@ def table(path: str, race_id: str, version: int, name: str) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
+def live_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
+    """The laps the running order and the track ring read, in one read per data version
+    (a replica pays each read once per poll; two reads were ~9 ms more at Le Mans).
+    Shared, read-only."""
+    from race.analysis.track_position import TRACK_LAP_COLUMNS
+    from race.present.queries import STANDINGS_LAP_COLUMNS
+
+    columns = list(dict.fromkeys([*STANDINGS_LAP_COLUMNS, *TRACK_LAP_COLUMNS]))
+    return get_store(path).table("laps", race_id, columns, via_arrow=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
 def prepared(path: str, race_id: str, version: int) -> PreparedLaps:
     """Laps prepared for running-order queries (shared, read-only)."""
-    return load_prepared(get_store(path), race_id)
+    return load_prepared(get_store(path), race_id, live_laps(path, race_id, version))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -239,7 +251,7 @@ def weather_line(path: str, race_id: str, version: int) -> pd.DataFrame:
 
 
 # Every cache above but the strategy history: keyed by the data version (module docstring).
-VERSIONED = (races, race_row, table, prepared, leaderboard, live_board, race_end_s,
+VERSIONED = (races, race_row, table, live_laps, prepared, leaderboard, live_board, race_end_s,
              race_finish_s, lap_history, ingest_log, live_states, strategy_laps,
              strategy_snapshot, stints_page, race_choices, events, latest_events_html,
              head_to_head_laps, head_to_head, weather_line)
@@ -274,8 +286,8 @@ def track_laps(path: str, race_id: str, version: int) -> tuple[pd.DataFrame, obj
     """(the laps the estimate reads, their crossing times sorted); shared, read-only."""
     import numpy as np
 
-    from race.present.track import track_laps as read
-    laps = read(get_store(path), race_id)
+    from race.analysis.track_position import TRACK_LAP_COLUMNS
+    laps = live_laps(path, race_id, version)[TRACK_LAP_COLUMNS]  # a copy of those columns
     return laps, np.sort(laps["elapsed_s"].dropna().to_numpy(dtype=float))
 
 

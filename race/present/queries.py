@@ -36,9 +36,14 @@ class RaceState:
     standings: pd.DataFrame
 
 
-def load_prepared(store: RaceStore, race_id: str) -> PreparedLaps:
-    """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls."""
-    laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS, via_arrow=True)
+def load_prepared(store: RaceStore, race_id: str,
+                  laps: pd.DataFrame | None = None) -> PreparedLaps:
+    """Laps and flag periods of a race, prepared for repeated ``standings_at`` calls.
+
+    ``laps``: the race's stored laps with at least ``STANDINGS_LAP_COLUMNS`` when the caller
+    has read them already (read here when None; left unchanged)."""
+    if laps is None:
+        laps = store.table("laps", race_id, STANDINGS_LAP_COLUMNS, via_arrow=True)
     if laps.empty:
         store.race(race_id)  # NotFoundError naming the known races when there is no such race
     periods = store.table("flag_periods", race_id)

@@ -1,4 +1,5 @@
-"""The track-position ring's inputs: the laps it reads and the race time it shows.
+"""The track-position ring's inputs: the race time it shows, and its caption (the laps it
+reads come with the running order's, ``ui.data.live_laps``).
 
 The ring (``ui.track_chart``) shows ``race.analysis.track_position`` as of one race time:
 a replay's moment; during a live race the race clock now (the last poll's clock plus the
@@ -12,16 +13,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from race.analysis.track_position import TRACK_LAP_COLUMNS
-from race.store import RaceStore
-
 # Polls stop (an outage, the feed finished): the cars move on for this long, then wait.
 MAX_EXTRAPOLATION_S = 60.0
-
-
-def track_laps(store: RaceStore, race_id: str) -> pd.DataFrame:
-    """The race's laps with what the estimate reads (``TRACK_LAP_COLUMNS``)."""
-    return store.table("laps", race_id, TRACK_LAP_COLUMNS, via_arrow=True)
 
 
 def as_of_s(t_s: float | None, latest_s: float, live: dict | None,
