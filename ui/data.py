@@ -53,14 +53,12 @@ def table(path: str, race_id: str, version: int, name: str) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def live_laps(path: str, race_id: str, version: int) -> pd.DataFrame:
-    """The laps the running order and the track ring read, in one read per data version
-    (a replica pays each read once per poll; two reads were ~9 ms more at Le Mans).
-    Shared, read-only."""
-    from race.analysis.track_position import TRACK_LAP_COLUMNS
-    from race.present.queries import STANDINGS_LAP_COLUMNS
+    """The laps the running order and the track ring read (``queries.LIVE_LAP_COLUMNS``),
+    read once per data version instead of once for each (a replica pays every read after
+    each poll). Shared, read-only."""
+    from race.present.queries import LIVE_LAP_COLUMNS
 
-    columns = list(dict.fromkeys([*STANDINGS_LAP_COLUMNS, *TRACK_LAP_COLUMNS]))
-    return get_store(path).table("laps", race_id, columns, via_arrow=True)
+    return get_store(path).table("laps", race_id, LIVE_LAP_COLUMNS, via_arrow=True)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -16,6 +16,7 @@ from race.analysis.standings import (
     prepare_laps,
     standings_at,
 )
+from race.analysis.track_position import TRACK_LAP_COLUMNS
 from race.errors import NotFoundError
 from race.store import RaceStore
 
@@ -24,6 +25,9 @@ STANDINGS_LAP_COLUMNS = [
     "lap_time_s", "s1_s", "s2_s", "s3_s", "elapsed_s", "pit_time_s", "flag", "in_lap",
     "lap_in_stint", "stint_number",
 ]
+# What the Live page reads of the laps, in one read: the running order's columns and the
+# track ring's (``race.analysis.track_position``).
+LIVE_LAP_COLUMNS = list(dict.fromkeys([*STANDINGS_LAP_COLUMNS, *TRACK_LAP_COLUMNS]))
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,9 @@ def race_choices(races: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- live leaderboard ------------------------------------------------------------------------
-# Most read first (Pos and No. stay pinned). Every column a leaderboard row has:
-# Laps before the gaps, as on the official timing screens: with the ring and the feed beside
-# the board, the columns that fit at 1400 px are Pos … Last (the rest scroll, Pos and No.
-# pinned).
+# Every column a leaderboard row has, most read first; Laps before the gaps, as on the
+# official timing screens. With the ring and the feed beside the board, Pos … Last fit at
+# 1400 px; the rest scroll, Pos and No. pinned.
 LEADERBOARD_COLUMNS = [
     "Pos", "No.", "PIC", "Class", "Driver", "Laps", "Gap", "Int", "Last", "Best", "S1", "S2",
     "S3", "Class gap", "Class int", "Pits", "Stint", "Last stop", "Status", "Team", "Car",
